@@ -10,7 +10,7 @@
 
 #include "common/mem.h"
 
-#define ARENA_BLOCK_SIZE (16 * 1024)
+#define ARENA_BLOCK_SIZE ((size_t)16 * 1024)
 
 struct cv_arena_block
 {
