@@ -50,8 +50,7 @@ int cli_dispatch(const char *prefix, const char *usage, const struct cli_command
     return CLI_EXIT_USAGE;
 }
 
-int cli_read_input(const char *path, size_t max_bytes, char **out, size_t *len,
-                   struct cv_err *err)
+int cli_read_input(const char *path, size_t max_bytes, char **out, size_t *len, struct cv_err *err)
 {
     int from_stdin = strcmp(path, "-") == 0;
     FILE *f = from_stdin ? stdin : fopen(path, "rb");

@@ -38,8 +38,7 @@ int cli_dispatch(const char *prefix, const char *usage, const struct cli_command
 /* Reads a whole file, or standard input for "-", up to max_bytes. On
  * success returns 0 and *out is a new buffer (NUL-terminated) the caller
  * frees with cv_free. Fails with CV_EIO or CV_ETOOBIG and err filled. */
-int cli_read_input(const char *path, size_t max_bytes, char **out, size_t *len,
-                   struct cv_err *err);
+int cli_read_input(const char *path, size_t max_bytes, char **out, size_t *len, struct cv_err *err);
 
 /* Subcommand groups. */
 int cli_job(int argc, char **argv);

@@ -29,8 +29,9 @@ static void hint_if_not_json(const char *text, size_t len)
         i++;
     }
     if (i < len && text[i] != '{' && text[i] != '[') {
-        fprintf(stderr, "hint: Caravan reads jobs in JSON; convert HCL job files with "
-                        "`nomad job run -output FILE.hcl`\n");
+        fprintf(stderr,
+                "hint: Caravan reads jobs in JSON; convert HCL job files with "
+                "`nomad job run -output FILE.hcl > FILE.json`\n");
     }
 }
 
@@ -81,9 +82,10 @@ static const struct cli_command job_commands[] = {
     {NULL, NULL, NULL},
 };
 
-static const char job_usage[] = "Usage: caravan job <subcommand> [options] [args]\n"
-                                "\n"
-                                "  Work with jobs.\n";
+static const char job_usage[] =
+    "Usage: caravan job <subcommand> [options] [args]\n"
+    "\n"
+    "  Work with jobs.\n";
 
 int cli_job(int argc, char **argv)
 {

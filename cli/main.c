@@ -26,9 +26,10 @@ static const struct cli_command commands[] = {
     {NULL, NULL, NULL},
 };
 
-static const char usage[] = "Usage: caravan <command> [args]\n"
-                            "\n"
-                            "  Caravan is a federated workload orchestrator.\n";
+static const char usage[] =
+    "Usage: caravan <command> [args]\n"
+    "\n"
+    "  Caravan is a federated workload orchestrator.\n";
 
 int main(int argc, char **argv)
 {

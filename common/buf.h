@@ -14,7 +14,10 @@ struct cv_buf
     size_t cap;
 };
 
-#define CV_BUF_INIT {NULL, 0, 0}
+#define CV_BUF_INIT \
+    {               \
+        NULL, 0, 0  \
+    }
 
 void cv_buf_init(struct cv_buf *b);
 void cv_buf_free(struct cv_buf *b);

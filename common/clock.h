@@ -12,7 +12,7 @@
 
 #define CV_NSEC_PER_USEC ((int64_t)1000)
 #define CV_NSEC_PER_MSEC ((int64_t)1000000)
-#define CV_NSEC_PER_SEC ((int64_t)1000000000)
+#define CV_NSEC_PER_SEC  ((int64_t)1000000000)
 
 struct cv_clock
 {

@@ -107,10 +107,10 @@ static void fail(struct decoder *d, const char *fmt, ...) __attribute__((format(
 static void fail(struct decoder *d, const char *fmt, ...)
 {
     d->errors++;
-    if (d->errors > MAX_DECODE_ERRORS) {
+    if (d->errors > MAX_DECODE_ERRORS + 1) {
         return;
     }
-    if (d->errors == MAX_DECODE_ERRORS) {
+    if (d->errors == MAX_DECODE_ERRORS + 1) {
         cv_errlist_addf(d->errs, "", "too many errors: stopped after %d", MAX_DECODE_ERRORS);
         return;
     }
@@ -258,7 +258,8 @@ static void decode_strmap(struct decoder *d, const struct cv_json *v, struct cv_
         if (strlen(m->key) != m->key_len) {
             fail(d, "key must not contain a NUL character");
         } else {
-            char *value = m->value->type == CV_JSON_NULL ? cv_strdup("") : decode_string(d, m->value);
+            char *value =
+                m->value->type == CV_JSON_NULL ? cv_strdup("") : decode_string(d, m->value);
             if (value) {
                 out->items[out->len].key = cv_strndup(m->key, m->key_len);
                 out->items[out->len].value = value;

@@ -33,11 +33,11 @@
 #include "common/jsongen.h"
 
 /* An owned array of T, as the engine sees every array field. */
-#define CV_VEC(T)     \
-    struct            \
-    {                 \
-        T *items;     \
-        size_t len;   \
+#define CV_VEC(T)   \
+    struct          \
+    {               \
+        T *items;   \
+        size_t len; \
     }
 
 struct cv_strings
@@ -103,24 +103,34 @@ struct cv_schema
 
 /* Field table helpers: F_STRING("ID", struct cv_job, id) and so on. */
 #define CV_FIELD(json, kind, type, member, schema, min, max) \
-    {json, kind, offsetof(type, member), schema, min, max}
-#define F_STRING(json, type, member) CV_FIELD(json, CV_F_STRING, type, member, NULL, 0, 0)
-#define F_INT(json, type, member) CV_FIELD(json, CV_F_INT, type, member, NULL, INT64_MIN, INT64_MAX)
+    {                                                        \
+        json, kind, offsetof(type, member), schema, min, max \
+    }
+#define F_STRING(json, type, member)            CV_FIELD(json, CV_F_STRING, type, member, NULL, 0, 0)
+#define F_INT(json, type, member)               CV_FIELD(json, CV_F_INT, type, member, NULL, INT64_MIN, INT64_MAX)
 #define F_INT_RANGE(json, type, member, lo, hi) CV_FIELD(json, CV_F_INT, type, member, NULL, lo, hi)
-#define F_UINT(json, type, member) CV_FIELD(json, CV_F_UINT, type, member, NULL, 0, 0)
-#define F_BOOL(json, type, member) CV_FIELD(json, CV_F_BOOL, type, member, NULL, 0, 0)
-#define F_DOUBLE(json, type, member) CV_FIELD(json, CV_F_DOUBLE, type, member, NULL, 0, 0)
-#define F_STRINGS(json, type, member) CV_FIELD(json, CV_F_STRINGS, type, member, NULL, 0, 0)
-#define F_STRMAP(json, type, member) CV_FIELD(json, CV_F_STRMAP, type, member, NULL, 0, 0)
-#define F_STRUCT(json, type, member, s) CV_FIELD(json, CV_F_STRUCT, type, member, s, 0, 0)
-#define F_STRUCT_PTR(json, type, member, s) CV_FIELD(json, CV_F_STRUCT_PTR, type, member, s, 0, 0)
-#define F_ARRAY(json, type, member, s) CV_FIELD(json, CV_F_ARRAY, type, member, s, 0, 0)
-#define F_STRUCT_MAP(json, type, member, s) CV_FIELD(json, CV_F_STRUCT_MAP, type, member, s, 0, 0)
-#define F_JSON(json, type, member) CV_FIELD(json, CV_F_JSON, type, member, NULL, 0, 0)
-#define F_UNSUPPORTED(json) {json, CV_F_UNSUPPORTED, 0, NULL, 0, 0}
-#define F_IGNORED(json) {json, CV_F_IGNORED, 0, NULL, 0, 0}
-#define CV_SCHEMA(nomad_name, type, init_fn, table) \
-    {nomad_name, sizeof(type), init_fn, table, sizeof(table) / sizeof((table)[0])}
+#define F_UINT(json, type, member)              CV_FIELD(json, CV_F_UINT, type, member, NULL, 0, 0)
+#define F_BOOL(json, type, member)              CV_FIELD(json, CV_F_BOOL, type, member, NULL, 0, 0)
+#define F_DOUBLE(json, type, member)            CV_FIELD(json, CV_F_DOUBLE, type, member, NULL, 0, 0)
+#define F_STRINGS(json, type, member)           CV_FIELD(json, CV_F_STRINGS, type, member, NULL, 0, 0)
+#define F_STRMAP(json, type, member)            CV_FIELD(json, CV_F_STRMAP, type, member, NULL, 0, 0)
+#define F_STRUCT(json, type, member, s)         CV_FIELD(json, CV_F_STRUCT, type, member, s, 0, 0)
+#define F_STRUCT_PTR(json, type, member, s)     CV_FIELD(json, CV_F_STRUCT_PTR, type, member, s, 0, 0)
+#define F_ARRAY(json, type, member, s)          CV_FIELD(json, CV_F_ARRAY, type, member, s, 0, 0)
+#define F_STRUCT_MAP(json, type, member, s)     CV_FIELD(json, CV_F_STRUCT_MAP, type, member, s, 0, 0)
+#define F_JSON(json, type, member)              CV_FIELD(json, CV_F_JSON, type, member, NULL, 0, 0)
+#define F_UNSUPPORTED(json)                   \
+    {                                         \
+        json, CV_F_UNSUPPORTED, 0, NULL, 0, 0 \
+    }
+#define F_IGNORED(json)                   \
+    {                                     \
+        json, CV_F_IGNORED, 0, NULL, 0, 0 \
+    }
+#define CV_SCHEMA(nomad_name, type, init_fn, table)                                  \
+    {                                                                                \
+        nomad_name, sizeof(type), init_fn, table, sizeof(table) / sizeof((table)[0]) \
+    }
 
 /* Zeroes obj, sets every string to "" and runs the schema's init. */
 void cv_init(const struct cv_schema *s, void *obj);

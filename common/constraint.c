@@ -130,8 +130,8 @@ bool cv_version_constraint_valid(const char *text)
     }
 }
 
-static void add(struct cv_errlist *errs, const char *path, const char *field, const char *fmt,
-                ...) __attribute__((format(printf, 4, 5)));
+static void add(struct cv_errlist *errs, const char *path, const char *field, const char *fmt, ...)
+    __attribute__((format(printf, 4, 5)));
 
 /* Adds an error at path.field (or path when field is NULL). */
 static void add(struct cv_errlist *errs, const char *path, const char *field, const char *fmt, ...)
@@ -213,8 +213,7 @@ void cv_constraint_validate(const struct cv_constraint *c, bool task_level, cons
             errno = 0;
             unsigned long long n = strtoull(c->rtarget, &end, 10);
             if (errno || *end || !isdigit((unsigned char)c->rtarget[0]) || n < 1) {
-                add(errs, path, "RTarget", "must be a count of 1 or more, got \"%s\"",
-                    c->rtarget);
+                add(errs, path, "RTarget", "must be a count of 1 or more, got \"%s\"", c->rtarget);
             }
         }
         break;

@@ -116,8 +116,7 @@ void cv_path_join(char out[CV_ERR_PATH_MAX], const char *prefix, const char *fie
 void cv_path_index(char out[CV_ERR_PATH_MAX], const char *prefix, const char *field, size_t i)
 {
     const char *dot = prefix[0] && field[0] ? "." : "";
-    if (snprintf(out, CV_ERR_PATH_MAX, "%s%s%s[%zu]", prefix, dot, field, i) >=
-        CV_ERR_PATH_MAX) {
+    if (snprintf(out, CV_ERR_PATH_MAX, "%s%s%s[%zu]", prefix, dot, field, i) >= CV_ERR_PATH_MAX) {
         out[CV_ERR_PATH_MAX - 1] = '\0';
     }
 }
@@ -158,6 +157,20 @@ void cv_errlist_addf(struct cv_errlist *list, const char *path, const char *fmt,
     va_start(ap, fmt);
     cv_errlist_vaddf(list, path, fmt, ap);
     va_end(ap);
+}
+
+void cv_errlist_truncate(struct cv_errlist *list, size_t max)
+{
+    if (list->len <= max) {
+        return;
+    }
+    size_t dropped = list->len - max;
+    for (size_t i = max; i < list->len; i++) {
+        cv_free(list->items[i].path);
+        cv_free(list->items[i].msg);
+    }
+    list->len = max;
+    cv_errlist_addf(list, "", "... and %zu more error%s", dropped, dropped == 1 ? "" : "s");
 }
 
 const char *cv_errlist_format(const struct cv_errlist *list, size_t i, char *buf, size_t size)

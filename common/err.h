@@ -17,19 +17,19 @@
 #include <stddef.h>
 
 /*   name             value  text                          HTTP status */
-#define CV_ERROR_TABLE(X)                                                   \
-    X(CV_EINVAL, 1, "invalid argument", 400)                                \
-    X(CV_EPARSE, 2, "malformed input", 400)                                 \
-    X(CV_EVALIDATE, 3, "validation failed", 400)                            \
-    X(CV_ETOOBIG, 4, "input too large", 413)                                \
-    X(CV_ENOTFOUND, 5, "not found", 404)                                    \
-    X(CV_EEXIST, 6, "already exists", 409)                                  \
-    X(CV_EUNSUPPORTED, 7, "not supported", 400)                             \
-    X(CV_EIO, 8, "input/output error", 500)                                 \
-    X(CV_ETIMEDOUT, 9, "timed out", 504)                                    \
-    X(CV_ENOTLEADER, 10, "not the leader", 503)                             \
-    X(CV_ESHUTDOWN, 11, "shutting down", 503)                               \
-    X(CV_EUNAVAILABLE, 12, "unavailable", 503)                              \
+#define CV_ERROR_TABLE(X)                        \
+    X(CV_EINVAL, 1, "invalid argument", 400)     \
+    X(CV_EPARSE, 2, "malformed input", 400)      \
+    X(CV_EVALIDATE, 3, "validation failed", 400) \
+    X(CV_ETOOBIG, 4, "input too large", 413)     \
+    X(CV_ENOTFOUND, 5, "not found", 404)         \
+    X(CV_EEXIST, 6, "already exists", 409)       \
+    X(CV_EUNSUPPORTED, 7, "not supported", 400)  \
+    X(CV_EIO, 8, "input/output error", 500)      \
+    X(CV_ETIMEDOUT, 9, "timed out", 504)         \
+    X(CV_ENOTLEADER, 10, "not the leader", 503)  \
+    X(CV_ESHUTDOWN, 11, "shutting down", 503)    \
+    X(CV_EUNAVAILABLE, 12, "unavailable", 503)   \
     X(CV_EINTERNAL, 13, "internal error", 500)
 
 enum cv_error_code
@@ -46,12 +46,12 @@ const char *cv_strerror(int code);
 int cv_error_http_status(int code);
 
 #define CV_ERR_PATH_MAX 256
-#define CV_ERR_MSG_MAX 512
+#define CV_ERR_MSG_MAX  512
 
 struct cv_err
 {
-    int code;                    /* 0 when no error was recorded */
-    char path[CV_ERR_PATH_MAX];  /* field path, "" when not about a field */
+    int code;                   /* 0 when no error was recorded */
+    char path[CV_ERR_PATH_MAX]; /* field path, "" when not about a field */
     char msg[CV_ERR_MSG_MAX];
 };
 
@@ -94,6 +94,9 @@ void cv_errlist_addf(struct cv_errlist *list, const char *path, const char *fmt,
     __attribute__((format(printf, 3, 4)));
 void cv_errlist_vaddf(struct cv_errlist *list, const char *path, const char *fmt, va_list ap)
     __attribute__((format(printf, 3, 0)));
+/* Keeps the first `max` items; when more were dropped, a last item says how
+ * many ("... and 12 more errors"). */
+void cv_errlist_truncate(struct cv_errlist *list, size_t max);
 /* Writes item i as "path: msg" into buf; returns buf. */
 const char *cv_errlist_format(const struct cv_errlist *list, size_t i, char *buf, size_t size);
 

@@ -17,9 +17,9 @@
 #include "common/jsongen.h"
 #include "common/mem.h"
 
-#define SECONDS(n) ((int64_t)(n) * CV_NSEC_PER_SEC)
+#define SECONDS(n) ((int64_t)(n)*CV_NSEC_PER_SEC)
 #define MINUTES(n) (SECONDS(n) * 60)
-#define HOURS(n) (MINUTES(n) * 60)
+#define HOURS(n)   (MINUTES(n) * 60)
 
 /* ---- defaults ------------------------------------------------------------ */
 
@@ -51,13 +51,20 @@ static void fill_string(char **field, const char *value)
  * bool cannot tell "unset" from false, so a true in either wins. */
 static void merge_update(struct cv_update_strategy *base, const struct cv_update_strategy *over)
 {
-    if (over->stagger != CV_UNSET) base->stagger = over->stagger;
-    if (over->max_parallel != CV_UNSET) base->max_parallel = over->max_parallel;
-    if (over->health_check[0]) cv_set_string(&base->health_check, over->health_check);
-    if (over->min_healthy_time != CV_UNSET) base->min_healthy_time = over->min_healthy_time;
-    if (over->healthy_deadline != CV_UNSET) base->healthy_deadline = over->healthy_deadline;
-    if (over->progress_deadline != CV_UNSET) base->progress_deadline = over->progress_deadline;
-    if (over->canary != CV_UNSET) base->canary = over->canary;
+    if (over->stagger != CV_UNSET)
+        base->stagger = over->stagger;
+    if (over->max_parallel != CV_UNSET)
+        base->max_parallel = over->max_parallel;
+    if (over->health_check[0])
+        cv_set_string(&base->health_check, over->health_check);
+    if (over->min_healthy_time != CV_UNSET)
+        base->min_healthy_time = over->min_healthy_time;
+    if (over->healthy_deadline != CV_UNSET)
+        base->healthy_deadline = over->healthy_deadline;
+    if (over->progress_deadline != CV_UNSET)
+        base->progress_deadline = over->progress_deadline;
+    if (over->canary != CV_UNSET)
+        base->canary = over->canary;
     base->auto_revert = base->auto_revert || over->auto_revert;
     base->auto_promote = base->auto_promote || over->auto_promote;
 }
@@ -76,16 +83,20 @@ static void fill_update(struct cv_update_strategy *u)
 static void merge_reschedule(struct cv_reschedule_policy *base,
                              const struct cv_reschedule_policy *over)
 {
-    if (over->attempts != CV_UNSET) base->attempts = over->attempts;
-    if (over->interval != CV_UNSET) base->interval = over->interval;
-    if (over->delay != CV_UNSET) base->delay = over->delay;
-    if (over->delay_function[0]) cv_set_string(&base->delay_function, over->delay_function);
-    if (over->max_delay != CV_UNSET) base->max_delay = over->max_delay;
+    if (over->attempts != CV_UNSET)
+        base->attempts = over->attempts;
+    if (over->interval != CV_UNSET)
+        base->interval = over->interval;
+    if (over->delay != CV_UNSET)
+        base->delay = over->delay;
+    if (over->delay_function[0])
+        cv_set_string(&base->delay_function, over->delay_function);
+    if (over->max_delay != CV_UNSET)
+        base->max_delay = over->max_delay;
     base->unlimited = base->unlimited || over->unlimited;
 }
 
-static void fill_reschedule(struct cv_reschedule_policy *p, const struct cv_job *job,
-                            bool was_set)
+static void fill_reschedule(struct cv_reschedule_policy *p, const struct cv_job *job, bool was_set)
 {
     if (is_type(job, CV_JOB_TYPE_BATCH)) {
         fill_int(&p->attempts, 1);
@@ -112,10 +123,14 @@ static void fill_reschedule(struct cv_reschedule_policy *p, const struct cv_job 
 
 static void merge_migrate(struct cv_migrate_strategy *base, const struct cv_migrate_strategy *over)
 {
-    if (over->max_parallel != CV_UNSET) base->max_parallel = over->max_parallel;
-    if (over->health_check[0]) cv_set_string(&base->health_check, over->health_check);
-    if (over->min_healthy_time != CV_UNSET) base->min_healthy_time = over->min_healthy_time;
-    if (over->healthy_deadline != CV_UNSET) base->healthy_deadline = over->healthy_deadline;
+    if (over->max_parallel != CV_UNSET)
+        base->max_parallel = over->max_parallel;
+    if (over->health_check[0])
+        cv_set_string(&base->health_check, over->health_check);
+    if (over->min_healthy_time != CV_UNSET)
+        base->min_healthy_time = over->min_healthy_time;
+    if (over->healthy_deadline != CV_UNSET)
+        base->healthy_deadline = over->healthy_deadline;
 }
 
 static void fill_migrate(struct cv_migrate_strategy *m)
@@ -128,10 +143,14 @@ static void fill_migrate(struct cv_migrate_strategy *m)
 
 static void merge_restart(struct cv_restart_policy *base, const struct cv_restart_policy *over)
 {
-    if (over->attempts != CV_UNSET) base->attempts = over->attempts;
-    if (over->interval != CV_UNSET) base->interval = over->interval;
-    if (over->delay != CV_UNSET) base->delay = over->delay;
-    if (over->mode[0]) cv_set_string(&base->mode, over->mode);
+    if (over->attempts != CV_UNSET)
+        base->attempts = over->attempts;
+    if (over->interval != CV_UNSET)
+        base->interval = over->interval;
+    if (over->delay != CV_UNSET)
+        base->delay = over->delay;
+    if (over->mode[0])
+        cv_set_string(&base->mode, over->mode);
     base->render_templates = base->render_templates || over->render_templates;
 }
 
@@ -165,18 +184,6 @@ static void free_struct(const struct cv_schema *s, void *obj)
     }
 }
 
-/* The schemas of the policy structs are private to job_schema.c; reach them
- * through the fields that hold them. */
-static const struct cv_schema *field_schema(const struct cv_schema *s, const char *name)
-{
-    for (size_t i = 0; i < s->n_fields; i++) {
-        if (s->fields[i].name && strcmp(s->fields[i].name, name) == 0) {
-            return s->fields[i].schema;
-        }
-    }
-    return NULL;
-}
-
 static void canonicalize_resources(struct cv_resources *r)
 {
     if (r->cores == CV_UNSET) {
@@ -190,9 +197,14 @@ static void canonicalize_resources(struct cv_resources *r)
 
 static void canonicalize_task(struct cv_task *t, const struct cv_task_group *g)
 {
-    const struct cv_schema *restart_schema = field_schema(&cv_task_schema, "RestartPolicy");
-    const struct cv_schema *log_schema = field_schema(&cv_task_schema, "LogConfig");
+    const struct cv_schema *restart_schema = &cv_restart_policy_schema;
+    const struct cv_schema *log_schema = &cv_log_config_schema;
 
+    if (t->lifecycle && !t->lifecycle->hook[0] && !t->lifecycle->sidecar) {
+        /* an empty block is what Nomad's client sends for "no lifecycle" */
+        free_struct(&cv_task_lifecycle_schema, t->lifecycle);
+        t->lifecycle = NULL;
+    }
     if (!t->resources) {
         t->resources = new_from(&cv_resources_schema, NULL);
     }
@@ -218,12 +230,11 @@ static void canonicalize_task(struct cv_task *t, const struct cv_task_group *g)
 
 static void canonicalize_group(struct cv_task_group *g, const struct cv_job *job)
 {
-    const struct cv_schema *gs = &cv_task_group_schema;
-    const struct cv_schema *update_schema = field_schema(gs, "Update");
-    const struct cv_schema *reschedule_schema = field_schema(gs, "ReschedulePolicy");
-    const struct cv_schema *migrate_schema = field_schema(gs, "Migrate");
-    const struct cv_schema *restart_schema = field_schema(gs, "RestartPolicy");
-    const struct cv_schema *disk_schema = field_schema(gs, "EphemeralDisk");
+    const struct cv_schema *update_schema = &cv_update_strategy_schema;
+    const struct cv_schema *reschedule_schema = &cv_reschedule_policy_schema;
+    const struct cv_schema *migrate_schema = &cv_migrate_strategy_schema;
+    const struct cv_schema *restart_schema = &cv_restart_policy_schema;
+    const struct cv_schema *disk_schema = &cv_ephemeral_disk_schema;
 
     fill_int(&g->count, 1);
 
@@ -296,7 +307,7 @@ static void canonicalize_group(struct cv_task_group *g, const struct cv_job *job
 
 void cv_job_canonicalize(struct cv_job *job)
 {
-    const struct cv_schema *update_schema = field_schema(&cv_job_schema, "Update");
+    const struct cv_schema *update_schema = &cv_update_strategy_schema;
 
     fill_string(&job->name, job->id);
     fill_string(&job->namespace, "default");
@@ -307,8 +318,7 @@ void cv_job_canonicalize(struct cv_job *job)
     if (job->datacenters.len == 0) {
         cv_strings_push(&job->datacenters, "*");
     }
-    if (!job->update &&
-        (is_type(job, CV_JOB_TYPE_SERVICE) || is_type(job, CV_JOB_TYPE_SYSTEM))) {
+    if (!job->update && (is_type(job, CV_JOB_TYPE_SERVICE) || is_type(job, CV_JOB_TYPE_SYSTEM))) {
         job->update = new_from(update_schema, NULL);
     }
     if (job->update) {
@@ -326,6 +336,32 @@ void cv_job_canonicalize(struct cv_job *job)
 }
 
 /* ---- decode / encode ------------------------------------------------------- */
+
+/* At most this many errors are listed for one job; a hostile document
+ * could otherwise produce an answer larger than itself. */
+#define MAX_JOB_ERRORS 100
+
+/* A field that failed to decode keeps its default, which validation may
+ * then reject too ("ID: is required" after "ID: must not contain a NUL
+ * character"). Drops validation errors [decoded, len) whose path already
+ * has a decoding error in [first, decoded). */
+static void drop_echoes(struct cv_errlist *errs, size_t first, size_t decoded)
+{
+    size_t kept = decoded;
+    for (size_t i = decoded; i < errs->len; i++) {
+        bool echo = false;
+        for (size_t j = first; j < decoded && !echo; j++) {
+            echo = strcmp(errs->items[i].path, errs->items[j].path) == 0;
+        }
+        if (echo) {
+            cv_free(errs->items[i].path);
+            cv_free(errs->items[i].msg);
+        } else {
+            errs->items[kept++] = errs->items[i];
+        }
+    }
+    errs->len = kept;
+}
 
 /* {"Job": {...}} is the shape of Nomad's register request and of job files
  * written by `nomad job run -output`; a bare job object is accepted too. */
@@ -352,11 +388,15 @@ int cv_job_decode(const struct cv_json *v, struct cv_job **out, struct cv_errlis
     cv_init(&cv_job_schema, job);
     /* Validation runs even after a decoding error, so that one answer lists
      * every problem; a field that failed to decode keeps its default. */
+    size_t first = errs->len;
     int rc = cv_decode(&cv_job_schema, unwrap(v), job, "", errs);
+    size_t decoded = errs->len;
     cv_job_canonicalize(job);
     if (cv_job_validate(job, errs) != 0) {
         rc = CV_EVALIDATE;
     }
+    drop_echoes(errs, first, decoded);
+    cv_errlist_truncate(errs, MAX_JOB_ERRORS);
     if (rc != 0) {
         cv_job_free(job);
         return rc;

@@ -27,14 +27,14 @@
 #define CV_UNSET INT64_MIN
 
 /* Vocabularies, as Nomad spells them. */
-#define CV_JOB_TYPE_SERVICE "service"
-#define CV_JOB_TYPE_BATCH "batch"
-#define CV_JOB_TYPE_SYSTEM "system"
+#define CV_JOB_TYPE_SERVICE  "service"
+#define CV_JOB_TYPE_BATCH    "batch"
+#define CV_JOB_TYPE_SYSTEM   "system"
 #define CV_JOB_TYPE_SYSBATCH "sysbatch"
 
 #define CV_JOB_STATUS_PENDING "pending"
 #define CV_JOB_STATUS_RUNNING "running"
-#define CV_JOB_STATUS_DEAD "dead"
+#define CV_JOB_STATUS_DEAD    "dead"
 
 struct cv_constraint
 {
@@ -86,8 +86,8 @@ struct cv_network
 
 struct cv_resources
 {
-    int64_t cpu;           /* MHz */
-    int64_t cores;         /* whole cores, exclusive of cpu */
+    int64_t cpu;   /* MHz */
+    int64_t cores; /* whole cores, exclusive of cpu */
     int64_t memory_mb;
     int64_t memory_max_mb; /* oversubscription ceiling, 0 = none */
     int64_t disk_mb;
@@ -115,7 +115,7 @@ struct cv_reschedule_policy
 
 struct cv_update_strategy
 {
-    int64_t stagger;           /* ns */
+    int64_t stagger; /* ns */
     int64_t max_parallel;
     char *health_check;        /* "checks" | "task_states" | "manual" */
     int64_t min_healthy_time;  /* ns */
@@ -231,6 +231,13 @@ extern const struct cv_schema cv_task_group_schema;
 extern const struct cv_schema cv_task_schema;
 extern const struct cv_schema cv_constraint_schema;
 extern const struct cv_schema cv_resources_schema;
+extern const struct cv_schema cv_restart_policy_schema;
+extern const struct cv_schema cv_reschedule_policy_schema;
+extern const struct cv_schema cv_update_strategy_schema;
+extern const struct cv_schema cv_migrate_strategy_schema;
+extern const struct cv_schema cv_ephemeral_disk_schema;
+extern const struct cv_schema cv_log_config_schema;
+extern const struct cv_schema cv_task_lifecycle_schema;
 
 /* Decodes, canonicalizes and validates a job from parsed JSON: a job object
  * or {"Job": {...}}. On success returns 0 and *out is a new job (free with

@@ -99,7 +99,6 @@ static void init_job(void *obj)
     j->priority = CV_UNSET;
 }
 
-
 static const struct cv_field constraint_fields[] = {
     F_STRING("LTarget", struct cv_constraint, ltarget),
     F_STRING("RTarget", struct cv_constraint, rtarget),
@@ -133,10 +132,8 @@ static const struct cv_schema spread_schema =
     CV_SCHEMA("Spread", struct cv_spread, init_spread, spread_fields);
 
 static const struct cv_field port_fields[] = {
-    F_STRING("Label", struct cv_port, label),
-    F_INT("Value", struct cv_port, value),
-    F_INT("To", struct cv_port, to),
-    F_STRING("HostNetwork", struct cv_port, host_network),
+    F_STRING("Label", struct cv_port, label), F_INT("Value", struct cv_port, value),
+    F_INT("To", struct cv_port, to),          F_STRING("HostNetwork", struct cv_port, host_network),
     F_UNSUPPORTED("IgnoreCollision"),
 };
 static const struct cv_schema port_schema = CV_SCHEMA("Port", struct cv_port, NULL, port_fields);
@@ -178,7 +175,7 @@ static const struct cv_field restart_fields[] = {
     F_STRING("Mode", struct cv_restart_policy, mode),
     F_BOOL("RenderTemplates", struct cv_restart_policy, render_templates),
 };
-static const struct cv_schema restart_schema =
+const struct cv_schema cv_restart_policy_schema =
     CV_SCHEMA("RestartPolicy", struct cv_restart_policy, init_restart_policy, restart_fields);
 
 static const struct cv_field reschedule_fields[] = {
@@ -189,7 +186,7 @@ static const struct cv_field reschedule_fields[] = {
     F_INT("MaxDelay", struct cv_reschedule_policy, max_delay),
     F_BOOL("Unlimited", struct cv_reschedule_policy, unlimited),
 };
-static const struct cv_schema reschedule_schema = CV_SCHEMA(
+const struct cv_schema cv_reschedule_policy_schema = CV_SCHEMA(
     "ReschedulePolicy", struct cv_reschedule_policy, init_reschedule_policy, reschedule_fields);
 
 static const struct cv_field update_fields[] = {
@@ -203,7 +200,7 @@ static const struct cv_field update_fields[] = {
     F_BOOL("AutoPromote", struct cv_update_strategy, auto_promote),
     F_INT("Canary", struct cv_update_strategy, canary),
 };
-static const struct cv_schema update_schema =
+const struct cv_schema cv_update_strategy_schema =
     CV_SCHEMA("UpdateStrategy", struct cv_update_strategy, init_update_strategy, update_fields);
 
 static const struct cv_field migrate_fields[] = {
@@ -212,7 +209,7 @@ static const struct cv_field migrate_fields[] = {
     F_INT("MinHealthyTime", struct cv_migrate_strategy, min_healthy_time),
     F_INT("HealthyDeadline", struct cv_migrate_strategy, healthy_deadline),
 };
-static const struct cv_schema migrate_schema =
+const struct cv_schema cv_migrate_strategy_schema =
     CV_SCHEMA("MigrateStrategy", struct cv_migrate_strategy, init_migrate_strategy, migrate_fields);
 
 static const struct cv_field ephemeral_disk_fields[] = {
@@ -220,7 +217,7 @@ static const struct cv_field ephemeral_disk_fields[] = {
     F_BOOL("Migrate", struct cv_ephemeral_disk, migrate),
     F_INT("SizeMB", struct cv_ephemeral_disk, size_mb),
 };
-static const struct cv_schema ephemeral_disk_schema = CV_SCHEMA(
+const struct cv_schema cv_ephemeral_disk_schema = CV_SCHEMA(
     "EphemeralDisk", struct cv_ephemeral_disk, init_ephemeral_disk, ephemeral_disk_fields);
 
 static const struct cv_field log_config_fields[] = {
@@ -229,14 +226,14 @@ static const struct cv_field log_config_fields[] = {
     F_BOOL("Disabled", struct cv_log_config, disabled),
     F_UNSUPPORTED("Enabled"),
 };
-static const struct cv_schema log_config_schema =
+const struct cv_schema cv_log_config_schema =
     CV_SCHEMA("LogConfig", struct cv_log_config, init_log_config, log_config_fields);
 
 static const struct cv_field lifecycle_fields[] = {
     F_STRING("Hook", struct cv_task_lifecycle, hook),
     F_BOOL("Sidecar", struct cv_task_lifecycle, sidecar),
 };
-static const struct cv_schema lifecycle_schema =
+const struct cv_schema cv_task_lifecycle_schema =
     CV_SCHEMA("TaskLifecycle", struct cv_task_lifecycle, NULL, lifecycle_fields);
 
 static const struct cv_field task_fields[] = {
@@ -248,15 +245,15 @@ static const struct cv_field task_fields[] = {
     F_ARRAY("Affinities", struct cv_task, affinities, &affinity_schema),
     F_STRMAP("Env", struct cv_task, env),
     F_STRUCT_PTR("Resources", struct cv_task, resources, &cv_resources_schema),
-    F_STRUCT_PTR("RestartPolicy", struct cv_task, restart_policy, &restart_schema),
+    F_STRUCT_PTR("RestartPolicy", struct cv_task, restart_policy, &cv_restart_policy_schema),
     F_STRMAP("Meta", struct cv_task, meta),
     F_INT("KillTimeout", struct cv_task, kill_timeout),
-    F_STRUCT_PTR("LogConfig", struct cv_task, log_config, &log_config_schema),
+    F_STRUCT_PTR("LogConfig", struct cv_task, log_config, &cv_log_config_schema),
     F_BOOL("Leader", struct cv_task, leader),
     F_INT("ShutdownDelay", struct cv_task, shutdown_delay),
     F_STRING("KillSignal", struct cv_task, kill_signal),
     F_STRING("Kind", struct cv_task, kind),
-    F_STRUCT_PTR("Lifecycle", struct cv_task, lifecycle, &lifecycle_schema),
+    F_STRUCT_PTR("Lifecycle", struct cv_task, lifecycle, &cv_task_lifecycle_schema),
     F_UNSUPPORTED("Services"),
     F_UNSUPPORTED("Artifacts"),
     F_UNSUPPORTED("Vault"),
@@ -281,11 +278,12 @@ static const struct cv_field task_group_fields[] = {
     F_ARRAY("Affinities", struct cv_task_group, affinities, &affinity_schema),
     F_ARRAY("Tasks", struct cv_task_group, tasks, &cv_task_schema),
     F_ARRAY("Spreads", struct cv_task_group, spreads, &spread_schema),
-    F_STRUCT_PTR("RestartPolicy", struct cv_task_group, restart_policy, &restart_schema),
-    F_STRUCT_PTR("ReschedulePolicy", struct cv_task_group, reschedule_policy, &reschedule_schema),
-    F_STRUCT_PTR("EphemeralDisk", struct cv_task_group, ephemeral_disk, &ephemeral_disk_schema),
-    F_STRUCT_PTR("Update", struct cv_task_group, update, &update_schema),
-    F_STRUCT_PTR("Migrate", struct cv_task_group, migrate, &migrate_schema),
+    F_STRUCT_PTR("RestartPolicy", struct cv_task_group, restart_policy, &cv_restart_policy_schema),
+    F_STRUCT_PTR("ReschedulePolicy", struct cv_task_group, reschedule_policy,
+                 &cv_reschedule_policy_schema),
+    F_STRUCT_PTR("EphemeralDisk", struct cv_task_group, ephemeral_disk, &cv_ephemeral_disk_schema),
+    F_STRUCT_PTR("Update", struct cv_task_group, update, &cv_update_strategy_schema),
+    F_STRUCT_PTR("Migrate", struct cv_task_group, migrate, &cv_migrate_strategy_schema),
     F_ARRAY("Networks", struct cv_task_group, networks, &network_schema),
     F_STRMAP("Meta", struct cv_task_group, meta),
     F_INT("ShutdownDelay", struct cv_task_group, shutdown_delay),
@@ -316,10 +314,10 @@ static const struct cv_field job_fields[] = {
     F_ARRAY("Constraints", struct cv_job, constraints, &cv_constraint_schema),
     F_ARRAY("Affinities", struct cv_job, affinities, &affinity_schema),
     F_ARRAY("TaskGroups", struct cv_job, task_groups, &cv_task_group_schema),
-    F_STRUCT_PTR("Update", struct cv_job, update, &update_schema),
+    F_STRUCT_PTR("Update", struct cv_job, update, &cv_update_strategy_schema),
     F_ARRAY("Spreads", struct cv_job, spreads, &spread_schema),
-    F_STRUCT_PTR("Reschedule", struct cv_job, reschedule, &reschedule_schema),
-    F_STRUCT_PTR("Migrate", struct cv_job, migrate, &migrate_schema),
+    F_STRUCT_PTR("Reschedule", struct cv_job, reschedule, &cv_reschedule_policy_schema),
+    F_STRUCT_PTR("Migrate", struct cv_job, migrate, &cv_migrate_strategy_schema),
     F_STRMAP("Meta", struct cv_job, meta),
     F_BOOL("Stop", struct cv_job, stop),
     F_STRING("Status", struct cv_job, status),

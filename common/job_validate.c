@@ -17,11 +17,11 @@
 
 /* Caravan's limits where Nomad has none: IDs and names travel in URLs, log
  * lines and state keys, so they are kept short. */
-#define MAX_ID_BYTES 256
-#define JOB_MAX_COUNT 50000 /* Nomad's job_max_count default */
-#define MIN_RESTART_INTERVAL (5 * CV_NSEC_PER_SEC)
+#define MAX_ID_BYTES            256
+#define JOB_MAX_COUNT           50000 /* Nomad's job_max_count default */
+#define MIN_RESTART_INTERVAL    (5 * CV_NSEC_PER_SEC)
 #define MIN_RESCHEDULE_INTERVAL (15 * CV_NSEC_PER_SEC)
-#define MIN_RESCHEDULE_DELAY (5 * CV_NSEC_PER_SEC)
+#define MIN_RESCHEDULE_DELAY    (5 * CV_NSEC_PER_SEC)
 
 struct checker
 {
@@ -113,37 +113,56 @@ static void check_restart(struct checker *c, const struct cv_restart_policy *p, 
     }
 }
 
-/* How many reschedules fit in the interval (Nomad's viableAttempts). */
-static int64_t reschedules_that_fit(const struct cv_reschedule_policy *p)
+/* Nomad's viableAttempts: whether p->attempts reschedules fit in the
+ * interval, and how many do. Exponential delays double up to MaxDelay and
+ * then accumulate; fibonacci delays grow up to MaxDelay and then grow by
+ * MaxDelay a step. The phases after the ceiling are counted in closed form,
+ * so a hostile Attempts costs nothing. Requires Delay >= 5s and, for the
+ * growing functions, MaxDelay >= Delay (checked before). */
+static bool reschedules_fit(const struct cv_reschedule_policy *p, int64_t *possible)
 {
+    const int64_t n = p->attempts, interval = p->interval, max = p->max_delay;
+    *possible = 0;
     if (strcmp(p->delay_function, "constant") == 0) {
-        return p->delay > 0 ? p->interval / p->delay : p->attempts;
+        *possible = interval / p->delay;
+        return n <= *possible;
     }
-    int64_t possible = 0, elapsed = 0, prev = 0, prev2 = 0;
-    for (int64_t i = 0; i < p->attempts && i < 64; i++) {
-        int64_t d;
-        if (strcmp(p->delay_function, "exponential") == 0) {
-            d = i < 62 && p->delay <= p->max_delay >> i ? p->delay << i : p->max_delay;
-        } else { /* fibonacci */
-            d = i < 2 ? p->delay : prev + prev2;
-            if (d > p->max_delay || d < 0) {
-                d = p->max_delay;
-            }
+    if (strcmp(p->delay_function, "exponential") == 0) {
+        int64_t i = 0, recommended = 0;
+        for (; i < n && i < 62 && p->delay <= (max >> i); i++) {
+            recommended = p->delay << i;
+            *possible += recommended < interval;
         }
-        if (d > p->max_delay) {
-            d = p->max_delay;
+        int64_t rest = n - i; /* each adds MaxDelay to the recommended interval */
+        if (rest > 0 && interval > recommended) {
+            int64_t fit = (interval - recommended - 1) / max;
+            *possible += fit < rest ? fit : rest;
         }
+        return *possible >= n;
+    }
+    /* fibonacci: slots[0] = slots[1] = Delay, then the sum of the two before */
+    int64_t prev2 = p->delay, prev = p->delay, i = 2, first_over = -1;
+    if (prev > interval) {
+        first_over = 0;
+    }
+    for (; i < n && prev < max; i++) {
+        int64_t next = prev > max - prev2 ? max : prev + prev2;
         prev2 = prev;
-        prev = d;
-        if (elapsed > INT64_MAX - d) {
-            break;
-        }
-        elapsed += d;
-        if (elapsed <= p->interval) {
-            possible++;
+        prev = next;
+        if (first_over < 0 && prev > interval) {
+            first_over = i;
         }
     }
-    return possible;
+    int64_t last = prev;
+    if (i < n) { /* linear after the ceiling: last = max * (1 + steps) */
+        int64_t steps = n - i;
+        last = steps > INT64_MAX / max - 1 ? INT64_MAX : max * (1 + steps);
+        if (first_over < 0 && last > interval) {
+            first_over = i + (interval - prev) / max;
+        }
+    }
+    *possible = first_over < 0 ? n : first_over;
+    return interval >= last;
 }
 
 static void check_reschedule(struct checker *c, const struct cv_reschedule_policy *p,
@@ -171,8 +190,8 @@ static void check_reschedule(struct checker *c, const struct cv_reschedule_polic
         ok = false;
     }
     if (!one_of(p->delay_function, functions)) {
-        fail(c, path, "DelayFunction", "must be one of constant, exponential, fibonacci; got \"%s\"",
-             p->delay_function);
+        fail(c, path, "DelayFunction",
+             "must be one of constant, exponential, fibonacci; got \"%s\"", p->delay_function);
         ok = false;
     } else if (strcmp(p->delay_function, "constant") != 0 && p->max_delay < p->delay) {
         fail(c, path, "MaxDelay", "must be at least Delay (%s), got %s",
@@ -181,15 +200,14 @@ static void check_reschedule(struct checker *c, const struct cv_reschedule_polic
     }
     if (!p->unlimited && p->interval < MIN_RESCHEDULE_INTERVAL) {
         fail(c, path, "Interval", "must be at least %s, got %s",
-             duration(MIN_RESCHEDULE_INTERVAL, d1, sizeof d1), duration(p->interval, d2, sizeof d2));
+             duration(MIN_RESCHEDULE_INTERVAL, d1, sizeof d1),
+             duration(p->interval, d2, sizeof d2));
         ok = false;
     }
-    if (ok && !p->unlimited) {
-        int64_t fit = reschedules_that_fit(p);
-        if (fit < p->attempts) {
-            fail(c, path, "", "only %" PRId64 " of %" PRId64 " attempts fit in an interval of %s",
-                 fit, p->attempts, duration(p->interval, d1, sizeof d1));
-        }
+    int64_t fit = 0;
+    if (ok && !p->unlimited && !reschedules_fit(p, &fit)) {
+        fail(c, path, "", "only %" PRId64 " of %" PRId64 " attempts fit in an interval of %s", fit,
+             p->attempts, duration(p->interval, d1, sizeof d1));
     }
 }
 
@@ -236,7 +254,7 @@ static void check_migrate(struct checker *c, const struct cv_migrate_strategy *m
     check_non_negative(c, path, "MinHealthyTime", m->min_healthy_time);
     check_non_negative(c, path, "HealthyDeadline", m->healthy_deadline);
     if (m->min_healthy_time > m->healthy_deadline) {
-        fail(c, path, "MinHealthyTime", "must be less than HealthyDeadline");
+        fail(c, path, "MinHealthyTime", "must not be longer than HealthyDeadline");
     }
 }
 
@@ -339,6 +357,8 @@ static void check_resources(struct checker *c, const struct cv_resources *r, con
         fail(c, path, "MemoryMaxMB", "must be at least MemoryMB (%" PRId64 "), got %" PRId64,
              r->memory_mb, r->memory_max_mb);
     }
+    check_non_negative(c, path, "MemoryMaxMB", r->memory_max_mb < -1 ? r->memory_max_mb : 0);
+    check_non_negative(c, path, "DiskMB", r->disk_mb);
     if (r->disk_mb > 0) {
         fail(c, path, "DiskMB", "is set per task group, in EphemeralDisk.SizeMB");
     }
@@ -425,13 +445,19 @@ static void check_task(struct checker *c, const struct cv_task *t, const struct 
         t->log_config->max_files <= INT64_MAX / t->log_config->max_file_size_mb) {
         int64_t logs = t->log_config->max_files * t->log_config->max_file_size_mb;
         if (logs >= g->ephemeral_disk->size_mb) {
-            fail(c, sub, "", "log storage (%" PRId64 " MB) must be less than the group's "
-                 "EphemeralDisk.SizeMB (%" PRId64 " MB)", logs, g->ephemeral_disk->size_mb);
+            fail(c, sub, "",
+                 "log storage (%" PRId64
+                 " MB) must be less than the group's "
+                 "EphemeralDisk.SizeMB (%" PRId64 " MB)",
+                 logs, g->ephemeral_disk->size_mb);
         }
     }
 
-    cv_path_join(sub, path, "RestartPolicy");
-    check_restart(c, t->restart_policy, sub);
+    if (!cv_equal(&cv_restart_policy_schema, t->restart_policy, g->restart_policy)) {
+        /* one inherited unchanged from the group was checked there */
+        cv_path_join(sub, path, "RestartPolicy");
+        check_restart(c, t->restart_policy, sub);
+    }
     if (t->lifecycle && !one_of(t->lifecycle->hook, hooks)) {
         cv_path_join(sub, path, "Lifecycle");
         fail(c, sub, "Hook", "must be one of prestart, poststart, poststop; got \"%s\"",
@@ -474,7 +500,8 @@ static void check_group(struct checker *c, const struct cv_task_group *g, const 
         cv_path_join(sub, path, "Update");
         if (!is_type(job, CV_JOB_TYPE_SERVICE) && !is_type(job, CV_JOB_TYPE_SYSTEM)) {
             fail(c, sub, "", "%s jobs do not take an update strategy", job->type);
-        } else {
+        } else if (!job->update || !cv_equal(&cv_update_strategy_schema, g->update, job->update)) {
+            /* one inherited unchanged from the job was checked there */
             check_update(c, g->update, sub);
         }
     }
@@ -531,9 +558,14 @@ int cv_job_validate(const struct cv_job *job, struct cv_errlist *errs)
     if (strchr(job->id, ' ')) {
         fail(&c, "", "ID", "must not contain a space");
     }
-    check_identifier(&c, "", "Name", job->name);
+    if (job->id[0]) { /* Name defaults to ID: a missing ID is reported once */
+        check_identifier(&c, "", "Name", job->name);
+    }
     check_identifier(&c, "", "Region", job->region);
     check_identifier(&c, "", "Namespace", job->namespace);
+    if (strlen(job->namespace) > 128) {
+        fail(&c, "", "Namespace", "must be at most 128 bytes, got %zu", strlen(job->namespace));
+    }
     if (job->namespace[0] && strspn(job->namespace,
                                     "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ"
                                     "0123456789-") != strlen(job->namespace)) {

@@ -385,8 +385,9 @@ int cv_json_parse(const char *text, size_t len, const struct cv_json_limits *lim
     }
     *out = NULL;
     if (len > limits->max_bytes) {
-        return cv_err_setf(err, CV_ETOOBIG, "JSON input of %zu bytes is larger than the limit of %zu",
-                           len, limits->max_bytes);
+        return cv_err_setf(err, CV_ETOOBIG,
+                           "JSON input of %zu bytes is larger than the limit of %zu", len,
+                           limits->max_bytes);
     }
     if (only_whitespace(text, len)) {
         return cv_err_setf(err, CV_EPARSE, "empty input: expected a JSON value");

@@ -46,7 +46,8 @@ struct cv_json_member
 struct cv_json
 {
     enum cv_json_type type;
-    union {
+    union
+    {
         bool boolean;
         struct
         {
@@ -73,10 +74,10 @@ struct cv_json
 
 struct cv_json_limits
 {
-    size_t max_bytes;  /* input size */
+    size_t max_bytes;   /* input size */
     unsigned max_depth; /* nesting of arrays and objects */
-    size_t max_string; /* bytes of one string or key, after unescaping */
-    size_t max_nodes;  /* values in the whole document */
+    size_t max_string;  /* bytes of one string or key, after unescaping */
+    size_t max_nodes;   /* values in the whole document */
 };
 
 /* Limits fit for job files and API bodies: 4 MiB, depth 64, 1 MiB strings,

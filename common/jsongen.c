@@ -76,11 +76,11 @@ static void track(struct cv_jgen *g, yajl_gen_status st)
     }
 }
 
-#define GEN(g, call)                           \
-    do {                                       \
+#define GEN(g, call)                             \
+    do {                                         \
         if ((g)->status == yajl_gen_status_ok) { \
-            track((g), (call));                \
-        }                                      \
+            track((g), (call));                  \
+        }                                        \
     } while (0)
 
 void cv_jgen_object_begin(struct cv_jgen *g)

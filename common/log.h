@@ -39,11 +39,11 @@ void cv_log_set_clock(const struct cv_clock *clock);
 void cv_log_write(enum cv_log_level level, const char *component, const char *msg,
                   const char *details, ...) __attribute__((format(printf, 4, 5)));
 
-#define cv_log(level, component, msg, ...)                        \
-    do {                                                          \
-        if ((level) >= cv_log_get_level()) {                      \
+#define cv_log(level, component, msg, ...)                          \
+    do {                                                            \
+        if ((level) >= cv_log_get_level()) {                        \
             cv_log_write((level), (component), (msg), __VA_ARGS__); \
-        }                                                         \
+        }                                                           \
     } while (0)
 
 #endif
