@@ -224,6 +224,7 @@ static int compare_kv(const void *a, const void *b)
 
 static void decode_object(struct decoder *d, const struct cv_schema *s, const struct cv_json *v,
                           void *obj);
+static void release_field(const struct cv_field *f, void *at);
 
 static void decode_field(struct decoder *d, const struct cv_field *f, const struct cv_json *v,
                          void *obj);
@@ -335,7 +336,7 @@ static void decode_int(struct decoder *d, const struct cv_field *f, const struct
     int rc = cv_json_int64(v, &n);
     if (rc == CV_EINVAL) {
         fail(d, "must be an integer, got %s", v->u.number.text);
-    } else if (rc != 0 && f->min == INT64_MIN && f->max == INT64_MAX) {
+    } else if (rc != 0 && f->min <= INT64_MIN + 1 && f->max == INT64_MAX) {
         fail(d, "%s is out of range for a 64-bit integer", v->u.number.text);
     } else if (rc != 0 || n < f->min || n > f->max) {
         fail(d, "%s is out of range (%" PRId64 " to %" PRId64 ")", v->u.number.text, f->min,
@@ -357,6 +358,10 @@ static void decode_field(struct decoder *d, const struct cv_field *f, const stru
     }
     if (f->kind == CV_F_IGNORED || v->type == CV_JSON_NULL) {
         return; /* null leaves the default in place, as in Go */
+    }
+    if (f->kind == CV_F_STRINGS || f->kind == CV_F_STRMAP || f->kind == CV_F_ARRAY ||
+        f->kind == CV_F_STRUCT_MAP || f->kind == CV_F_JSON) {
+        release_field(f, at); /* a default set by the schema's init */
     }
     switch (f->kind) {
     case CV_F_STRING: {
@@ -600,55 +605,65 @@ static void release_elems(const struct cv_schema *s, struct vec v, bool keyed)
     cv_free(v.items);
 }
 
+/* Frees what one field owns and zeroes it. */
+static void release_field(const struct cv_field *f, void *at)
+{
+    switch (f->kind) {
+    case CV_F_STRING:
+        cv_free(*(char **)at);
+        *(char **)at = NULL;
+        break;
+    case CV_F_STRINGS: {
+        struct cv_strings *l = at;
+        for (size_t j = 0; j < l->len; j++) {
+            cv_free(l->items[j]);
+        }
+        cv_free(l->items);
+        memset(l, 0, sizeof *l);
+        break;
+    }
+    case CV_F_STRMAP: {
+        struct cv_strmap *m = at;
+        for (size_t j = 0; j < m->len; j++) {
+            cv_free(m->items[j].key);
+            cv_free(m->items[j].value);
+        }
+        cv_free(m->items);
+        memset(m, 0, sizeof *m);
+        break;
+    }
+    case CV_F_STRUCT:
+        cv_release(f->schema, at);
+        break;
+    case CV_F_STRUCT_PTR: {
+        void *sub = ptr_get(at);
+        if (sub) {
+            cv_release(f->schema, sub);
+            cv_free(sub);
+        }
+        ptr_set(at, NULL);
+        break;
+    }
+    case CV_F_ARRAY:
+    case CV_F_STRUCT_MAP: {
+        release_elems(f->schema, vec_get(at), f->kind == CV_F_STRUCT_MAP);
+        struct vec empty = {NULL, 0};
+        vec_set(at, empty);
+        break;
+    }
+    case CV_F_JSON:
+        cv_json_doc_free(*(struct cv_json_doc **)at);
+        *(struct cv_json_doc **)at = NULL;
+        break;
+    default:
+        break;
+    }
+}
+
 void cv_release(const struct cv_schema *s, void *obj)
 {
     for (size_t i = 0; i < s->n_fields; i++) {
-        const struct cv_field *f = &s->fields[i];
-        void *at = field_at(obj, f);
-        switch (f->kind) {
-        case CV_F_STRING:
-            cv_free(*(char **)at);
-            break;
-        case CV_F_STRINGS: {
-            struct cv_strings *l = at;
-            for (size_t j = 0; j < l->len; j++) {
-                cv_free(l->items[j]);
-            }
-            cv_free(l->items);
-            break;
-        }
-        case CV_F_STRMAP: {
-            struct cv_strmap *m = at;
-            for (size_t j = 0; j < m->len; j++) {
-                cv_free(m->items[j].key);
-                cv_free(m->items[j].value);
-            }
-            cv_free(m->items);
-            break;
-        }
-        case CV_F_STRUCT:
-            cv_release(f->schema, at);
-            break;
-        case CV_F_STRUCT_PTR: {
-            void *sub = ptr_get(at);
-            if (sub) {
-                cv_release(f->schema, sub);
-                cv_free(sub);
-            }
-            break;
-        }
-        case CV_F_ARRAY:
-            release_elems(f->schema, vec_get(at), false);
-            break;
-        case CV_F_STRUCT_MAP:
-            release_elems(f->schema, vec_get(at), true);
-            break;
-        case CV_F_JSON:
-            cv_json_doc_free(*(struct cv_json_doc **)at);
-            break;
-        default:
-            break;
-        }
+        release_field(&s->fields[i], field_at(obj, &s->fields[i]));
     }
     memset(obj, 0, s->size);
 }

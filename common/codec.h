@@ -106,8 +106,10 @@ struct cv_schema
     {                                                        \
         json, kind, offsetof(type, member), schema, min, max \
     }
-#define F_STRING(json, type, member)            CV_FIELD(json, CV_F_STRING, type, member, NULL, 0, 0)
-#define F_INT(json, type, member)               CV_FIELD(json, CV_F_INT, type, member, NULL, INT64_MIN, INT64_MAX)
+#define F_STRING(json, type, member) CV_FIELD(json, CV_F_STRING, type, member, NULL, 0, 0)
+/* INT64_MIN stays out of range: models use it to mark "absent" (CV_UNSET). */
+#define F_INT(json, type, member) \
+    CV_FIELD(json, CV_F_INT, type, member, NULL, INT64_MIN + 1, INT64_MAX)
 #define F_INT_RANGE(json, type, member, lo, hi) CV_FIELD(json, CV_F_INT, type, member, NULL, lo, hi)
 #define F_UINT(json, type, member)              CV_FIELD(json, CV_F_UINT, type, member, NULL, 0, 0)
 #define F_BOOL(json, type, member)              CV_FIELD(json, CV_F_BOOL, type, member, NULL, 0, 0)

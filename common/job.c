@@ -333,6 +333,14 @@ void cv_job_canonicalize(struct cv_job *job)
     for (size_t i = 0; i < job->task_groups.len; i++) {
         canonicalize_group(&job->task_groups.items[i], job);
     }
+    /* The groups merged the job-level policies as given; complete those
+     * afterwards so that the job reads back with no unset field. */
+    if (job->reschedule) {
+        fill_reschedule(job->reschedule, job, true);
+    }
+    if (job->migrate) {
+        fill_migrate(job->migrate);
+    }
 }
 
 /* ---- decode / encode ------------------------------------------------------- */

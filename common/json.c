@@ -56,7 +56,7 @@ struct parser
     unsigned depth;
     size_t nodes;
     struct cv_err *err;
-    int failed; /* our own rejection, as opposed to yajl's */
+    int failed; /* our own rejection (a CV_E* code), as opposed to yajl's */
 };
 
 /* Writes the path of the value being parsed ("TaskGroups[0].Name") into b. */
@@ -85,7 +85,7 @@ static int reject(struct parser *p, int code, const char *what)
         cv_err_setf(p->err, code, "%s", what);
     }
     cv_buf_free(&path);
-    p->failed = 1;
+    p->failed = code;
     return 0; /* tells yajl to stop */
 }
 
@@ -171,6 +171,9 @@ static int on_number(void *ctx, const char *text, size_t len)
 static int on_string(void *ctx, const unsigned char *s, size_t len)
 {
     struct parser *p = ctx;
+    if (!cv_utf8_valid((const char *)s, len)) {
+        return reject(p, CV_EPARSE, "string is not valid UTF-8");
+    }
     if (len > p->limits->max_string) {
         char what[80];
         snprintf(what, sizeof what, "string longer than %zu bytes", p->limits->max_string);
@@ -219,6 +222,9 @@ static int on_start_array(void *ctx)
 static int on_map_key(void *ctx, const unsigned char *key, size_t len)
 {
     struct parser *p = ctx;
+    if (!cv_utf8_valid((const char *)key, len)) {
+        return reject(p, CV_EPARSE, "object key is not valid UTF-8");
+    }
     if (len > p->limits->max_string) {
         char what[80];
         snprintf(what, sizeof what, "object key longer than %zu bytes", p->limits->max_string);
@@ -337,23 +343,35 @@ static void yajl_cv_free(void *ctx, void *ptr)
 
 static yajl_alloc_funcs yajl_allocator = {yajl_cv_malloc, yajl_cv_realloc, yajl_cv_free, NULL};
 
+static void location(const char *text, size_t offset, unsigned *line, unsigned *column)
+{
+    *line = 1;
+    *column = 1;
+    for (size_t i = 0; i < offset; i++) {
+        if (text[i] == '\n') {
+            (*line)++;
+            *column = 1;
+        } else {
+            (*column)++;
+        }
+    }
+}
+
 /* Turns yajl's message ("lexical error: invalid char in json text.\n...")
  * into one line with a line and column. */
-static void yajl_failure(yajl_handle h, const char *text, size_t len, struct cv_err *err)
+static void yajl_failure(yajl_handle h, const char *text, size_t len, bool at_end,
+                         struct cv_err *err)
 {
-    size_t offset = yajl_get_bytes_consumed(h);
+    /* Mid-input, yajl has consumed the offending byte; report that byte. */
+    size_t offset = at_end ? len : yajl_get_bytes_consumed(h);
+    if (!at_end && offset > 0) {
+        offset--;
+    }
     if (offset > len) {
         offset = len;
     }
-    unsigned line = 1, column = 1;
-    for (size_t i = 0; i < offset; i++) {
-        if (text[i] == '\n') {
-            line++;
-            column = 1;
-        } else {
-            column++;
-        }
-    }
+    unsigned line, column;
+    location(text, offset, &line, &column);
     unsigned char *raw = yajl_get_error(h, 0, (const unsigned char *)text, len);
     char msg[200];
     snprintf(msg, sizeof msg, "%s", raw ? (const char *)raw : "parse error");
@@ -365,6 +383,71 @@ static void yajl_failure(yajl_handle h, const char *text, size_t len, struct cv_
         msg[--n] = '\0';
     }
     cv_err_setf(err, CV_EPARSE, "invalid JSON at line %u, column %u: %s", line, column, msg);
+}
+
+static int hex4(const char *p, const char *end)
+{
+    if (end - p < 4) {
+        return -1;
+    }
+    int v = 0;
+    for (int i = 0; i < 4; i++) {
+        char c = p[i];
+        int d = c >= '0' && c <= '9'   ? c - '0'
+                : c >= 'a' && c <= 'f' ? c - 'a' + 10
+                : c >= 'A' && c <= 'F' ? c - 'A' + 10
+                                       : -1;
+        if (d < 0) {
+            return -1;
+        }
+        v = v * 16 + d;
+    }
+    return v;
+}
+
+/* yajl decodes an unpaired UTF-16 surrogate escape ("\ud800") into '?' or
+ * into ill-formed bytes, and pairs a high surrogate with any escape that
+ * follows it. Returns the offset of the first unpaired surrogate escape, or
+ * -1. Malformed escapes are left to yajl to report. */
+static long find_unpaired_surrogate(const char *text, size_t len)
+{
+    const char *p = text, *end = text + len;
+    bool in_string = false;
+    while (p < end) {
+        char c = *p;
+        if (!in_string) {
+            in_string = c == '"';
+            p++;
+            continue;
+        }
+        if (c == '"') {
+            in_string = false;
+            p++;
+            continue;
+        }
+        if (c != '\\' || p + 1 >= end) {
+            p++;
+            continue;
+        }
+        if (p[1] != 'u') {
+            p += 2;
+            continue;
+        }
+        int unit = hex4(p + 2, end);
+        if (unit >= 0xDC00 && unit <= 0xDFFF) {
+            return p - text;
+        }
+        if (unit >= 0xD800 && unit <= 0xDBFF) {
+            int low = end - p >= 12 && p[6] == '\\' && p[7] == 'u' ? hex4(p + 8, end) : -1;
+            if (low < 0xDC00 || low > 0xDFFF) {
+                return p - text;
+            }
+            p += 12;
+            continue;
+        }
+        p += 2;
+    }
+    return -1;
 }
 
 static bool only_whitespace(const char *text, size_t len)
@@ -392,6 +475,17 @@ int cv_json_parse(const char *text, size_t len, const struct cv_json_limits *lim
     if (only_whitespace(text, len)) {
         return cv_err_setf(err, CV_EPARSE, "empty input: expected a JSON value");
     }
+    {
+        long at = find_unpaired_surrogate(text, len);
+        if (at >= 0) {
+            unsigned line, column;
+            location(text, (size_t)at, &line, &column);
+            return cv_err_setf(err, CV_EPARSE,
+                               "invalid JSON at line %u, column %u: unpaired UTF-16 surrogate "
+                               "in a \\u escape",
+                               line, column);
+        }
+    }
 
     struct cv_json_doc *doc = cv_malloc(sizeof *doc);
     cv_arena_init(&doc->arena);
@@ -406,17 +500,16 @@ int cv_json_parse(const char *text, size_t len, const struct cv_json_limits *lim
     int rc = 0;
     yajl_handle h = yajl_alloc(&callbacks, &yajl_allocator, &p);
     yajl_status st = yajl_parse(h, (const unsigned char *)text, len);
+    bool at_end = false; /* yajl counts only the bytes of its last call */
     if (st == yajl_status_ok) {
         st = yajl_complete_parse(h);
+        at_end = true;
     }
     if (st != yajl_status_ok) {
         if (p.failed) {
-            rc = p.err ? p.err->code : CV_EPARSE;
-            if (!rc) {
-                rc = CV_EPARSE;
-            }
+            rc = p.failed;
         } else {
-            yajl_failure(h, text, len, err);
+            yajl_failure(h, text, len, at_end, err);
             rc = CV_EPARSE;
         }
     } else if (!doc->root) {
@@ -434,6 +527,52 @@ int cv_json_parse(const char *text, size_t len, const struct cv_json_limits *lim
     }
     *out = doc;
     return 0;
+}
+
+/* Strict UTF-8 (RFC 3629): no overlong forms, no surrogates, nothing past
+ * U+10FFFF. yajl checks only the byte structure. */
+bool cv_utf8_valid(const char *text, size_t len)
+{
+    const unsigned char *s = (const unsigned char *)text;
+    size_t i = 0;
+    while (i < len) {
+        unsigned char c = s[i];
+        if (c < 0x80) {
+            i++;
+            continue;
+        }
+        size_t n;
+        unsigned char lo = 0x80, hi = 0xBF; /* range of the second byte */
+        if (c >= 0xC2 && c <= 0xDF) {
+            n = 1;
+        } else if (c >= 0xE0 && c <= 0xEF) {
+            n = 2;
+            if (c == 0xE0) {
+                lo = 0xA0; /* overlong below U+0800 */
+            } else if (c == 0xED) {
+                hi = 0x9F; /* surrogates U+D800..U+DFFF */
+            }
+        } else if (c >= 0xF0 && c <= 0xF4) {
+            n = 3;
+            if (c == 0xF0) {
+                lo = 0x90; /* overlong below U+10000 */
+            } else if (c == 0xF4) {
+                hi = 0x8F; /* past U+10FFFF */
+            }
+        } else {
+            return false;
+        }
+        if (len - i <= n || s[i + 1] < lo || s[i + 1] > hi) {
+            return false;
+        }
+        for (size_t k = 2; k <= n; k++) {
+            if (s[i + k] < 0x80 || s[i + k] > 0xBF) {
+                return false;
+            }
+        }
+        i += n + 1;
+    }
+    return true;
 }
 
 const struct cv_json *cv_json_doc_root(const struct cv_json_doc *doc)

@@ -103,6 +103,10 @@ int cv_json_int64(const struct cv_json *num, int64_t *out);
 int cv_json_uint64(const struct cv_json *num, uint64_t *out);
 int cv_json_double(const struct cv_json *num, double *out);
 
+/* True when `len` bytes of text are strict UTF-8 (no overlong forms, no
+ * surrogates, nothing past U+10FFFF). */
+bool cv_utf8_valid(const char *text, size_t len);
+
 /* "null", "boolean", "number", "string", "array", "object". */
 const char *cv_json_type_name(enum cv_json_type type);
 

@@ -13,11 +13,18 @@
 #include "common/buf.h"
 #include "common/mem.h"
 
+#define MAX_GEN_DEPTH 128 /* yajl's own limit */
+
 struct cv_jgen
 {
     yajl_gen gen;
     struct cv_buf out;
     yajl_gen_status status; /* first failure, or yajl_gen_status_ok */
+    /* Open containers, innermost last ('{' or '['): yajl does not check that
+     * a close matches its open, nor can it say whether a document is whole. */
+    char open[MAX_GEN_DEPTH];
+    unsigned depth;
+    bool wrote; /* a top-level value was begun */
 };
 
 static void print_to_buf(void *ctx, const char *s, size_t len)
@@ -50,6 +57,8 @@ struct cv_jgen *cv_jgen_new(bool pretty)
     struct cv_jgen *g = cv_malloc(sizeof *g);
     cv_buf_init(&g->out);
     g->status = yajl_gen_status_ok;
+    g->depth = 0;
+    g->wrote = false;
     g->gen = yajl_gen_alloc(&gen_allocator);
     yajl_gen_config(g->gen, yajl_gen_print_callback, print_to_buf, &g->out);
     yajl_gen_config(g->gen, yajl_gen_validate_utf8, 1);
@@ -83,24 +92,50 @@ static void track(struct cv_jgen *g, yajl_gen_status st)
         }                                        \
     } while (0)
 
+static void push(struct cv_jgen *g, char kind)
+{
+    if (g->depth == MAX_GEN_DEPTH) {
+        track(g, yajl_max_depth_exceeded);
+        return;
+    }
+    g->open[g->depth++] = kind;
+    g->wrote = true;
+}
+
+static bool pop(struct cv_jgen *g, char kind)
+{
+    if (g->depth == 0 || g->open[g->depth - 1] != kind) {
+        track(g, yajl_gen_in_error_state);
+        return false;
+    }
+    g->depth--;
+    return true;
+}
+
 void cv_jgen_object_begin(struct cv_jgen *g)
 {
     GEN(g, yajl_gen_map_open(g->gen));
+    push(g, '{');
 }
 
 void cv_jgen_object_end(struct cv_jgen *g)
 {
-    GEN(g, yajl_gen_map_close(g->gen));
+    if (pop(g, '{')) {
+        GEN(g, yajl_gen_map_close(g->gen));
+    }
 }
 
 void cv_jgen_array_begin(struct cv_jgen *g)
 {
     GEN(g, yajl_gen_array_open(g->gen));
+    push(g, '[');
 }
 
 void cv_jgen_array_end(struct cv_jgen *g)
 {
-    GEN(g, yajl_gen_array_close(g->gen));
+    if (pop(g, '[')) {
+        GEN(g, yajl_gen_array_close(g->gen));
+    }
 }
 
 void cv_jgen_key(struct cv_jgen *g, const char *key)
@@ -115,13 +150,16 @@ void cv_jgen_string(struct cv_jgen *g, const char *s)
 
 void cv_jgen_string_len(struct cv_jgen *g, const char *s, size_t len)
 {
-    GEN(g, yajl_gen_string(g->gen, (const unsigned char *)s, len));
+    g->wrote = true;
+    GEN(g, cv_utf8_valid(s, len) ? yajl_gen_string(g->gen, (const unsigned char *)s, len)
+                                 : yajl_gen_invalid_string);
 }
 
 void cv_jgen_int(struct cv_jgen *g, int64_t v)
 {
     char text[32];
     int n = snprintf(text, sizeof text, "%" PRId64, v);
+    g->wrote = true;
     GEN(g, yajl_gen_number(g->gen, text, (size_t)n));
 }
 
@@ -129,22 +167,26 @@ void cv_jgen_uint(struct cv_jgen *g, uint64_t v)
 {
     char text[32];
     int n = snprintf(text, sizeof text, "%" PRIu64, v);
+    g->wrote = true;
     GEN(g, yajl_gen_number(g->gen, text, (size_t)n));
 }
 
 void cv_jgen_double(struct cv_jgen *g, double v)
 {
     /* JSON has no NaN or infinity; yajl refuses them, and so do we. */
+    g->wrote = true;
     GEN(g, isfinite(v) ? yajl_gen_double(g->gen, v) : yajl_gen_invalid_number);
 }
 
 void cv_jgen_bool(struct cv_jgen *g, bool v)
 {
+    g->wrote = true;
     GEN(g, yajl_gen_bool(g->gen, v));
 }
 
 void cv_jgen_null(struct cv_jgen *g)
 {
+    g->wrote = true;
     GEN(g, yajl_gen_null(g->gen));
 }
 
@@ -158,6 +200,7 @@ void cv_jgen_value(struct cv_jgen *g, const struct cv_json *v)
         cv_jgen_bool(g, v->u.boolean);
         break;
     case CV_JSON_NUMBER:
+        g->wrote = true;
         GEN(g, yajl_gen_number(g->gen, v->u.number.text, v->u.number.len));
         break;
     case CV_JSON_STRING:
@@ -190,7 +233,7 @@ static const char *gen_status_text(yajl_gen_status st)
     case yajl_max_depth_exceeded:
         return "nesting too deep";
     case yajl_gen_in_error_state:
-        return "generator in error state";
+        return "a close does not match the open container";
     case yajl_gen_generation_complete:
         return "value written after the document was complete";
     case yajl_gen_invalid_number:
@@ -208,6 +251,10 @@ int cv_jgen_finish(struct cv_jgen *g, const char **out, size_t *len, struct cv_e
 {
     if (g->status != yajl_gen_status_ok) {
         return cv_err_setf(err, CV_EINVAL, "cannot encode JSON: %s", gen_status_text(g->status));
+    }
+    if (!g->wrote || g->depth != 0) {
+        return cv_err_setf(err, CV_EINVAL, "cannot encode JSON: %s",
+                           g->wrote ? "a container was left open" : "nothing was written");
     }
     *out = cv_buf_str(&g->out);
     *len = g->out.len;
