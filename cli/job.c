@@ -41,7 +41,11 @@ static int job_validate(int argc, char **argv)
         fputs(validate_usage, stdout);
         return CLI_EXIT_OK;
     }
-    if (argc != 2 || (argv[1][0] == '-' && argv[1][1] != '\0')) {
+    if (argc >= 2 && argv[1][0] == '-' && argv[1][1] != '\0') {
+        fprintf(stderr, "caravan job validate: unknown flag %s\n\n%s", argv[1], validate_usage);
+        return CLI_EXIT_USAGE;
+    }
+    if (argc != 2) {
         fprintf(stderr, "caravan job validate: expected one job file or \"-\"\n\n%s",
                 validate_usage);
         return CLI_EXIT_USAGE;

@@ -390,6 +390,11 @@ static void decode_field(struct decoder *d, const struct cv_field *f, const stru
             *(bool *)at = v->u.boolean;
         }
         break;
+    case CV_F_OPTBOOL:
+        if (expect_type(d, v, CV_JSON_BOOL, "a boolean")) {
+            *(int8_t *)at = v->u.boolean ? 1 : 0;
+        }
+        break;
     case CV_F_DOUBLE:
         if (expect_type(d, v, CV_JSON_NUMBER, "a number") && cv_json_double(v, at) != 0) {
             fail(d, "%s is out of range", v->u.number.text);
@@ -491,6 +496,9 @@ static void encode_value(const struct cv_field *f, const void *at, struct cv_jge
         break;
     case CV_F_BOOL:
         cv_jgen_bool(g, *(const bool *)at);
+        break;
+    case CV_F_OPTBOOL:
+        cv_jgen_bool(g, *(const int8_t *)at == 1);
         break;
     case CV_F_DOUBLE:
         cv_jgen_double(g, *(const double *)at);
@@ -782,6 +790,8 @@ static bool field_equal(const struct cv_field *f, const void *a, const void *b)
         return *(const uint64_t *)a == *(const uint64_t *)b;
     case CV_F_BOOL:
         return *(const bool *)a == *(const bool *)b;
+    case CV_F_OPTBOOL:
+        return *(const int8_t *)a == *(const int8_t *)b;
     case CV_F_DOUBLE:
         return *(const double *)a == *(const double *)b;
     case CV_F_STRINGS: {

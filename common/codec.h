@@ -59,12 +59,17 @@ struct cv_strmap
     size_t len;
 };
 
+/* An optional bool, for policy fields that merge: a group's explicit false
+ * must override a job's true, so "absent" needs a value of its own. */
+#define CV_OPTBOOL_UNSET ((int8_t)-1)
+
 enum cv_field_kind
 {
     CV_F_STRING,      /* char * ("" when absent, never NULL after init) */
     CV_F_INT,         /* int64_t within [min, max] */
     CV_F_UINT,        /* uint64_t */
     CV_F_BOOL,        /* bool */
+    CV_F_OPTBOOL,     /* int8_t: 1 true, 0 false, CV_OPTBOOL_UNSET when absent */
     CV_F_DOUBLE,      /* double */
     CV_F_STRINGS,     /* struct cv_strings */
     CV_F_STRMAP,      /* struct cv_strmap */
@@ -113,6 +118,7 @@ struct cv_schema
 #define F_INT_RANGE(json, type, member, lo, hi) CV_FIELD(json, CV_F_INT, type, member, NULL, lo, hi)
 #define F_UINT(json, type, member)              CV_FIELD(json, CV_F_UINT, type, member, NULL, 0, 0)
 #define F_BOOL(json, type, member)              CV_FIELD(json, CV_F_BOOL, type, member, NULL, 0, 0)
+#define F_OPTBOOL(json, type, member)           CV_FIELD(json, CV_F_OPTBOOL, type, member, NULL, 0, 0)
 #define F_DOUBLE(json, type, member)            CV_FIELD(json, CV_F_DOUBLE, type, member, NULL, 0, 0)
 #define F_STRINGS(json, type, member)           CV_FIELD(json, CV_F_STRINGS, type, member, NULL, 0, 0)
 #define F_STRMAP(json, type, member)            CV_FIELD(json, CV_F_STRMAP, type, member, NULL, 0, 0)

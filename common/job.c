@@ -47,8 +47,21 @@ static void fill_string(char **field, const char *value)
     }
 }
 
-/* Overlays the fields `over` sets onto `base` (Nomad's Merge methods). A
- * bool cannot tell "unset" from false, so a true in either wins. */
+static void fill_bool(int8_t *field, bool value)
+{
+    if (*field == CV_OPTBOOL_UNSET) {
+        *field = value ? 1 : 0;
+    }
+}
+
+static void merge_bool(int8_t *base, int8_t over)
+{
+    if (over != CV_OPTBOOL_UNSET) {
+        *base = over;
+    }
+}
+
+/* Overlays the fields `over` sets onto `base` (Nomad's Merge methods). */
 static void merge_update(struct cv_update_strategy *base, const struct cv_update_strategy *over)
 {
     if (over->stagger != CV_UNSET)
@@ -65,8 +78,8 @@ static void merge_update(struct cv_update_strategy *base, const struct cv_update
         base->progress_deadline = over->progress_deadline;
     if (over->canary != CV_UNSET)
         base->canary = over->canary;
-    base->auto_revert = base->auto_revert || over->auto_revert;
-    base->auto_promote = base->auto_promote || over->auto_promote;
+    merge_bool(&base->auto_revert, over->auto_revert);
+    merge_bool(&base->auto_promote, over->auto_promote);
 }
 
 static void fill_update(struct cv_update_strategy *u)
@@ -78,6 +91,8 @@ static void fill_update(struct cv_update_strategy *u)
     fill_int(&u->healthy_deadline, MINUTES(5));
     fill_int(&u->progress_deadline, MINUTES(10));
     fill_int(&u->canary, 0);
+    fill_bool(&u->auto_revert, false);
+    fill_bool(&u->auto_promote, false);
 }
 
 static void merge_reschedule(struct cv_reschedule_policy *base,
@@ -93,10 +108,10 @@ static void merge_reschedule(struct cv_reschedule_policy *base,
         cv_set_string(&base->delay_function, over->delay_function);
     if (over->max_delay != CV_UNSET)
         base->max_delay = over->max_delay;
-    base->unlimited = base->unlimited || over->unlimited;
+    merge_bool(&base->unlimited, over->unlimited);
 }
 
-static void fill_reschedule(struct cv_reschedule_policy *p, const struct cv_job *job, bool was_set)
+static void fill_reschedule(struct cv_reschedule_policy *p, const struct cv_job *job)
 {
     if (is_type(job, CV_JOB_TYPE_BATCH)) {
         fill_int(&p->attempts, 1);
@@ -104,20 +119,20 @@ static void fill_reschedule(struct cv_reschedule_policy *p, const struct cv_job 
         fill_int(&p->delay, SECONDS(5));
         fill_string(&p->delay_function, "constant");
         fill_int(&p->max_delay, 0);
+        fill_bool(&p->unlimited, false);
     } else if (is_type(job, CV_JOB_TYPE_SERVICE)) {
         fill_int(&p->attempts, 0);
         fill_int(&p->interval, 0);
         fill_int(&p->delay, SECONDS(30));
         fill_string(&p->delay_function, "exponential");
         fill_int(&p->max_delay, HOURS(1));
-        if (!was_set) {
-            p->unlimited = true;
-        }
+        fill_bool(&p->unlimited, true);
     } else {
         fill_int(&p->attempts, 0);
         fill_int(&p->interval, 0);
         fill_int(&p->delay, 0);
         fill_int(&p->max_delay, 0);
+        fill_bool(&p->unlimited, false);
     }
 }
 
@@ -151,7 +166,7 @@ static void merge_restart(struct cv_restart_policy *base, const struct cv_restar
         base->delay = over->delay;
     if (over->mode[0])
         cv_set_string(&base->mode, over->mode);
-    base->render_templates = base->render_templates || over->render_templates;
+    merge_bool(&base->render_templates, over->render_templates);
 }
 
 static void fill_restart(struct cv_restart_policy *p, const struct cv_job *job)
@@ -161,6 +176,7 @@ static void fill_restart(struct cv_restart_policy *p, const struct cv_job *job)
     fill_int(&p->interval, service_like ? MINUTES(30) : HOURS(24));
     fill_int(&p->delay, SECONDS(15));
     fill_string(&p->mode, "fail");
+    fill_bool(&p->render_templates, false);
 }
 
 /* Returns a new struct of schema s, initialized, then overlaid by `over`
@@ -255,7 +271,6 @@ static void canonicalize_group(struct cv_task_group *g, const struct cv_job *job
         fill_update(g->update);
     }
 
-    bool reschedule_set = g->reschedule_policy || job->reschedule;
     if (job->reschedule) {
         struct cv_reschedule_policy *merged = new_from(reschedule_schema, job->reschedule);
         if (g->reschedule_policy) {
@@ -268,7 +283,7 @@ static void canonicalize_group(struct cv_task_group *g, const struct cv_job *job
         g->reschedule_policy = new_from(reschedule_schema, NULL);
     }
     if (g->reschedule_policy) {
-        fill_reschedule(g->reschedule_policy, job, reschedule_set);
+        fill_reschedule(g->reschedule_policy, job);
     }
 
     if (job->migrate) {
@@ -336,7 +351,7 @@ void cv_job_canonicalize(struct cv_job *job)
     /* The groups merged the job-level policies as given; complete those
      * afterwards so that the job reads back with no unset field. */
     if (job->reschedule) {
-        fill_reschedule(job->reschedule, job, true);
+        fill_reschedule(job->reschedule, job);
     }
     if (job->migrate) {
         fill_migrate(job->migrate);

@@ -10,8 +10,9 @@
  * least 10".
  *
  * Durations are int64 nanoseconds, as in Nomad's JSON. Integer fields that
- * Nomad's client leaves unset carry CV_UNSET until canonicalization gives
- * them their default, so "absent" and "zero" stay distinct.
+ * Nomad's client leaves unset carry CV_UNSET, and the bools of policies that
+ * merge carry CV_OPTBOOL_UNSET, until canonicalization gives them their
+ * default, so "absent" and "zero" stay distinct.
  */
 #ifndef CV_JOB_H
 #define CV_JOB_H
@@ -97,10 +98,10 @@ struct cv_resources
 struct cv_restart_policy
 {
     int64_t attempts;
-    int64_t interval; /* ns */
-    int64_t delay;    /* ns */
-    char *mode;       /* "fail" | "delay" */
-    bool render_templates;
+    int64_t interval;        /* ns */
+    int64_t delay;           /* ns */
+    char *mode;              /* "fail" | "delay" */
+    int8_t render_templates; /* CV_F_OPTBOOL */
 };
 
 struct cv_reschedule_policy
@@ -110,7 +111,7 @@ struct cv_reschedule_policy
     int64_t delay;        /* ns */
     char *delay_function; /* "constant" | "exponential" | "fibonacci" */
     int64_t max_delay;    /* ns */
-    bool unlimited;
+    int8_t unlimited;     /* CV_F_OPTBOOL */
 };
 
 struct cv_update_strategy
@@ -121,8 +122,8 @@ struct cv_update_strategy
     int64_t min_healthy_time;  /* ns */
     int64_t healthy_deadline;  /* ns */
     int64_t progress_deadline; /* ns */
-    bool auto_revert;
-    bool auto_promote;
+    int8_t auto_revert;        /* CV_F_OPTBOOL */
+    int8_t auto_promote;       /* CV_F_OPTBOOL */
     int64_t canary;
 };
 

@@ -38,6 +38,7 @@ static void init_restart_policy(void *obj)
     p->attempts = CV_UNSET;
     p->interval = CV_UNSET;
     p->delay = CV_UNSET;
+    p->render_templates = CV_OPTBOOL_UNSET;
 }
 
 static void init_reschedule_policy(void *obj)
@@ -47,6 +48,7 @@ static void init_reschedule_policy(void *obj)
     p->interval = CV_UNSET;
     p->delay = CV_UNSET;
     p->max_delay = CV_UNSET;
+    p->unlimited = CV_OPTBOOL_UNSET;
 }
 
 static void init_update_strategy(void *obj)
@@ -58,6 +60,8 @@ static void init_update_strategy(void *obj)
     u->healthy_deadline = CV_UNSET;
     u->progress_deadline = CV_UNSET;
     u->canary = CV_UNSET;
+    u->auto_revert = CV_OPTBOOL_UNSET;
+    u->auto_promote = CV_OPTBOOL_UNSET;
 }
 
 static void init_migrate_strategy(void *obj)
@@ -173,7 +177,7 @@ static const struct cv_field restart_fields[] = {
     F_INT("Interval", struct cv_restart_policy, interval),
     F_INT("Delay", struct cv_restart_policy, delay),
     F_STRING("Mode", struct cv_restart_policy, mode),
-    F_BOOL("RenderTemplates", struct cv_restart_policy, render_templates),
+    F_OPTBOOL("RenderTemplates", struct cv_restart_policy, render_templates),
 };
 const struct cv_schema cv_restart_policy_schema =
     CV_SCHEMA("RestartPolicy", struct cv_restart_policy, init_restart_policy, restart_fields);
@@ -184,7 +188,7 @@ static const struct cv_field reschedule_fields[] = {
     F_INT("Delay", struct cv_reschedule_policy, delay),
     F_STRING("DelayFunction", struct cv_reschedule_policy, delay_function),
     F_INT("MaxDelay", struct cv_reschedule_policy, max_delay),
-    F_BOOL("Unlimited", struct cv_reschedule_policy, unlimited),
+    F_OPTBOOL("Unlimited", struct cv_reschedule_policy, unlimited),
 };
 const struct cv_schema cv_reschedule_policy_schema = CV_SCHEMA(
     "ReschedulePolicy", struct cv_reschedule_policy, init_reschedule_policy, reschedule_fields);
@@ -196,8 +200,8 @@ static const struct cv_field update_fields[] = {
     F_INT("MinHealthyTime", struct cv_update_strategy, min_healthy_time),
     F_INT("HealthyDeadline", struct cv_update_strategy, healthy_deadline),
     F_INT("ProgressDeadline", struct cv_update_strategy, progress_deadline),
-    F_BOOL("AutoRevert", struct cv_update_strategy, auto_revert),
-    F_BOOL("AutoPromote", struct cv_update_strategy, auto_promote),
+    F_OPTBOOL("AutoRevert", struct cv_update_strategy, auto_revert),
+    F_OPTBOOL("AutoPromote", struct cv_update_strategy, auto_promote),
     F_INT("Canary", struct cv_update_strategy, canary),
 };
 const struct cv_schema cv_update_strategy_schema =

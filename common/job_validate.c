@@ -65,6 +65,17 @@ static bool is_type(const struct cv_job *job, const char *type)
     return strcmp(job->type, type) == 0;
 }
 
+static bool takes_update(const struct cv_job *job)
+{
+    return is_type(job, CV_JOB_TYPE_SERVICE) || is_type(job, CV_JOB_TYPE_SYSTEM);
+}
+
+/* True when a group's policy is the job-level one, unchanged. */
+static bool inherited(const struct cv_schema *s, const void *group, const void *job_level)
+{
+    return group && job_level && cv_equal(s, group, job_level);
+}
+
 static bool one_of(const char *value, const char *const *allowed)
 {
     for (; *allowed; allowed++) {
@@ -354,10 +365,10 @@ static void check_resources(struct checker *c, const struct cv_resources *r, con
         fail(c, path, "MemoryMB", "must be at least 10, got %" PRId64, r->memory_mb);
     }
     if (r->memory_max_mb != 0 && r->memory_max_mb != -1 && r->memory_max_mb < r->memory_mb) {
-        fail(c, path, "MemoryMaxMB", "must be at least MemoryMB (%" PRId64 "), got %" PRId64,
+        fail(c, path, "MemoryMaxMB",
+             "must be -1 (no limit), 0 (none) or at least MemoryMB (%" PRId64 "), got %" PRId64,
              r->memory_mb, r->memory_max_mb);
     }
-    check_non_negative(c, path, "MemoryMaxMB", r->memory_max_mb < -1 ? r->memory_max_mb : 0);
     check_non_negative(c, path, "DiskMB", r->disk_mb);
     if (r->disk_mb > 0) {
         fail(c, path, "DiskMB", "is set per task group, in EphemeralDisk.SizeMB");
@@ -485,7 +496,9 @@ static void check_group(struct checker *c, const struct cv_task_group *g, const 
     cv_path_join(sub, path, "RestartPolicy");
     check_restart(c, g->restart_policy, sub);
     cv_path_join(sub, path, "ReschedulePolicy");
-    if (is_type(job, CV_JOB_TYPE_SYSTEM) || is_type(job, CV_JOB_TYPE_SYSBATCH)) {
+    if (inherited(&cv_reschedule_policy_schema, g->reschedule_policy, job->reschedule)) {
+        /* the job-level policy, checked once at the job */
+    } else if (is_type(job, CV_JOB_TYPE_SYSTEM) || is_type(job, CV_JOB_TYPE_SYSBATCH)) {
         if (g->reschedule_policy) {
             fail(c, sub, "", "%s jobs are not rescheduled; remove the policy", job->type);
         }
@@ -496,16 +509,15 @@ static void check_group(struct checker *c, const struct cv_task_group *g, const 
         cv_path_join(sub, path, "EphemeralDisk");
         fail(c, sub, "SizeMB", "must be at least 10, got %" PRId64, g->ephemeral_disk->size_mb);
     }
-    if (g->update) {
+    if (g->update && !inherited(&cv_update_strategy_schema, g->update, job->update)) {
         cv_path_join(sub, path, "Update");
-        if (!is_type(job, CV_JOB_TYPE_SERVICE) && !is_type(job, CV_JOB_TYPE_SYSTEM)) {
+        if (!takes_update(job)) {
             fail(c, sub, "", "%s jobs do not take an update strategy", job->type);
-        } else if (!job->update || !cv_equal(&cv_update_strategy_schema, g->update, job->update)) {
-            /* one inherited unchanged from the job was checked there */
+        } else {
             check_update(c, g->update, sub);
         }
     }
-    if (g->migrate) {
+    if (g->migrate && !inherited(&cv_migrate_strategy_schema, g->migrate, job->migrate)) {
         cv_path_join(sub, path, "Migrate");
         if (!is_type(job, CV_JOB_TYPE_SERVICE)) {
             fail(c, sub, "", "%s jobs do not take a migrate strategy", job->type);
@@ -589,8 +601,28 @@ int cv_job_validate(const struct cv_job *job, struct cv_errlist *errs)
     check_constraints(&c, job->constraints.items, job->constraints.len, false, "");
     check_affinities(&c, job->affinities.items, job->affinities.len, "");
     check_spreads(&c, job->spreads.items, job->spreads.len, "");
-    if (job->update && (is_type(job, CV_JOB_TYPE_SERVICE) || is_type(job, CV_JOB_TYPE_SYSTEM))) {
-        check_update(&c, job->update, "Update");
+    /* Job-level policies are checked once here; groups that inherit them
+     * unchanged are not checked again. */
+    if (job->update) {
+        if (takes_update(job)) {
+            check_update(&c, job->update, "Update");
+        } else {
+            fail(&c, "Update", "", "%s jobs do not take an update strategy", job->type);
+        }
+    }
+    if (job->reschedule) {
+        if (is_type(job, CV_JOB_TYPE_SYSTEM) || is_type(job, CV_JOB_TYPE_SYSBATCH)) {
+            fail(&c, "Reschedule", "", "%s jobs are not rescheduled; remove the policy", job->type);
+        } else {
+            check_reschedule(&c, job->reschedule, "Reschedule");
+        }
+    }
+    if (job->migrate) {
+        if (is_type(job, CV_JOB_TYPE_SERVICE)) {
+            check_migrate(&c, job->migrate, "Migrate");
+        } else {
+            fail(&c, "Migrate", "", "%s jobs do not take a migrate strategy", job->type);
+        }
     }
 
     if (job->task_groups.len == 0) {

@@ -157,6 +157,42 @@ static void test_policies_merge_down(void **state)
     cv_job_free(job);
 }
 
+/* An explicit false lower down overrides a true higher up, and an absent
+ * bool takes the default, as with Nomad's pointer fields. */
+static void test_bools_merge_as_three_states(void **state)
+{
+    (void)state;
+    struct cv_job *job = parse_ok(
+        "{\"ID\": \"j\", \"Update\": {\"AutoRevert\": true},"
+        " \"Reschedule\": {\"Unlimited\": true},"
+        " \"TaskGroups\": ["
+        "  {\"Name\": \"a\", \"Update\": {\"AutoRevert\": false},"
+        "   \"ReschedulePolicy\": {\"Attempts\": 3, \"Interval\": 3600000000000,"
+        "                        \"Unlimited\": false},"
+        "   \"Tasks\": [{\"Name\": \"t\", \"Driver\": \"raw_exec\"}]},"
+        "  {\"Name\": \"b\", \"Tasks\": [{\"Name\": \"t\", \"Driver\": \"raw_exec\"}]}]}");
+    const struct cv_task_group *a = &job->task_groups.items[0];
+    const struct cv_task_group *b = &job->task_groups.items[1];
+    assert_int_equal(a->update->auto_revert, 0);
+    assert_int_equal(a->reschedule_policy->unlimited, 0);
+    assert_i64_equal(a->reschedule_policy->attempts, 3);
+    assert_int_equal(b->update->auto_revert, 1);
+    assert_int_equal(b->update->auto_promote, 0);
+    assert_int_equal(b->reschedule_policy->unlimited, 1);
+    cv_job_free(job);
+
+    /* a partial policy on a service job keeps unlimited rescheduling */
+    job = parse_ok(
+        "{\"ID\": \"j\", \"TaskGroups\": [{\"Name\": \"g\","
+        " \"ReschedulePolicy\": {\"Delay\": 60000000000},"
+        " \"Tasks\": [{\"Name\": \"t\", \"Driver\": \"raw_exec\"}]}]}");
+    const struct cv_reschedule_policy *p = job->task_groups.items[0].reschedule_policy;
+    assert_int_equal(p->unlimited, 1);
+    assert_i64_equal(p->delay, SEC(60));
+    assert_string_equal(p->delay_function, "exponential");
+    cv_job_free(job);
+}
+
 static void test_canonicalize_is_idempotent(void **state)
 {
     (void)state;
@@ -260,6 +296,7 @@ int main(void)
         CV_TEST(test_system_and_sysbatch_defaults),
         CV_TEST(test_cores_leave_cpu_zero),
         CV_TEST(test_policies_merge_down),
+        CV_TEST(test_bools_merge_as_three_states),
         CV_TEST(test_canonicalize_is_idempotent),
         CV_TEST(test_wrapper_and_bare_job_are_the_same),
         CV_TEST(test_copy_is_deep),
