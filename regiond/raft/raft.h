@@ -1,0 +1,245 @@
+/*
+ * raft: Caravan's consensus library, the heart of every region.
+ *
+ * The library has no I/O of its own and no global state. Everything it does
+ * to the world goes through `struct raft_io`, which the caller provides:
+ * sending a message, persisting term and vote, appending to and truncating
+ * the log, applying committed entries, reading the clock and drawing random
+ * numbers. The daemon implements it over TCP and a persistence adaptor; the
+ * deterministic simulator (tests/sim) implements it over a simulated network
+ * and disk, so the same code runs in both.
+ *
+ * Driving it. The caller feeds the instance four kinds of events and the
+ * library reacts by calling back into raft_io:
+ *   raft_tick()            time passed (call every few milliseconds)
+ *   raft_recv()            a message arrived from a peer
+ *   raft_propose()         a client wants an entry replicated
+ *   raft_persisted(), raft_appended()
+ *                          a persistence request completed
+ * Calls are not thread-safe: one thread drives an instance. No callback of
+ * raft_io calls back into the library (the library never re-enters itself).
+ *
+ * Durability rules the library keeps (Raft §5, thesis §3):
+ *   - Nothing leaves the server in a term until that term and the vote cast
+ *     in it are durable: while a raft_io.persist request is outstanding,
+ *     outgoing messages wait in the instance and are sent once
+ *     raft_persisted() reports success.
+ *   - A follower acknowledges entries only once raft_appended() reports them
+ *     durable; the leader counts itself toward a quorum the same way.
+ *   - A persistence failure is fail-stop: the instance stops acknowledging,
+ *     steps down if it leads, fails every pending proposal and refuses all
+ *     further work (raft_state() == RAFT_FAILED). It never retries.
+ *
+ * Log entries are opaque bytes with a type; the library knows nothing of
+ * jobs. The implemented protocol: randomized election timeouts, pre-vote,
+ * check-quorum, log replication with pipelining (up to
+ * RAFT_MAX_INFLIGHT AppendEntries in flight per peer) and batching (many
+ * entries per message and per append request), commit by quorum of entries
+ * of the current term only (§5.4.2), a no-op appended on election, and
+ * conflict hints for fast log backtracking.
+ */
+#ifndef RAFT_H
+#define RAFT_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+typedef uint64_t raft_id; /* a server's id; 0 means "none" */
+typedef uint64_t raft_term;
+typedef uint64_t raft_index; /* log positions start at 1; 0 means "none" */
+
+/* Results, as negative numbers (0 is success). */
+#define RAFT_ENOTLEADER      (-1) /* this server does not lead */
+#define RAFT_ELEADERSHIPLOST (-2) /* it led, but lost leadership before the entry committed */
+#define RAFT_ESHUTDOWN       (-3) /* the instance was closed */
+#define RAFT_EIO             (-4) /* persistence failed; the instance is fail-stopped */
+#define RAFT_EINVAL          (-5) /* bad argument */
+#define RAFT_ETOOBIG         (-6) /* entry larger than RAFT_MAX_ENTRY_BYTES */
+
+/* Returns a static description of a RAFT_E* code. */
+const char *raft_strerror(int code);
+
+#define RAFT_MAX_SERVERS       9
+#define RAFT_MAX_INFLIGHT      64         /* AppendEntries in flight per peer */
+#define RAFT_MAX_BATCH_ENTRIES 512        /* entries per AppendEntries */
+#define RAFT_MAX_BATCH_BYTES   (1u << 20) /* payload bytes per AppendEntries */
+#define RAFT_MAX_ENTRY_BYTES   (64u << 20)
+
+enum raft_entry_type
+{
+    RAFT_COMMAND = 1, /* an FSM command */
+    RAFT_NOOP = 2,    /* appended by a new leader to commit its term */
+    RAFT_BARRIER = 3, /* commits like a command; the FSM ignores it */
+};
+
+struct raft_entry
+{
+    raft_term term;
+    raft_index index;
+    enum raft_entry_type type;
+    const void *data; /* borrowed: valid for the duration of the call that shows it */
+    size_t len;
+};
+
+enum raft_msg_type
+{
+    RAFT_MSG_PREVOTE = 1,
+    RAFT_MSG_PREVOTE_RESULT,
+    RAFT_MSG_VOTE,
+    RAFT_MSG_VOTE_RESULT,
+    RAFT_MSG_APPEND,
+    RAFT_MSG_APPEND_RESULT,
+};
+
+/* One message between two servers. All fields are plain values except
+ * `entries`, an array of n_entries whose data the receiver must not keep
+ * beyond the call. A transport serializes the fields it needs. */
+struct raft_msg
+{
+    enum raft_msg_type type;
+    raft_id from;
+    raft_id to;
+    raft_term term; /* the sender's term (for a pre-vote, the term it would take) */
+
+    /* PREVOTE, VOTE: the candidate's last log position. */
+    raft_index last_log_index;
+    raft_term last_log_term;
+    /* PREVOTE_RESULT, VOTE_RESULT: whether the vote was granted. */
+    bool granted;
+
+    /* APPEND: the entry before `entries`, the entries, the leader's commit. */
+    raft_index prev_index;
+    raft_term prev_term;
+    const struct raft_entry *entries;
+    size_t n_entries;
+    raft_index commit;
+
+    /* APPEND_RESULT: success with the highest index now durable and
+     * matching (match_index), or a rejection with the index the leader
+     * should try next (reject_hint) and the follower's last index. */
+    bool rejected;
+    raft_index match_index;
+    raft_index reject_hint;
+    raft_index last_index;
+};
+
+struct raft;
+
+/* What the library asks of the world. Every function is required. */
+struct raft_io
+{
+    void *data; /* for the implementation */
+
+    /* Sends a message. The transport copies what it needs before returning
+     * and may drop it: Raft tolerates loss, duplication and reordering. */
+    void (*send)(struct raft_io *io, const struct raft_msg *msg);
+
+    /* Starts making (term, vote) durable; completion is reported with
+     * raft_persisted(). At most one is outstanding at a time; a later
+     * request supersedes an earlier one only after it completed. */
+    void (*persist)(struct raft_io *io, raft_term term, raft_id vote);
+
+    /* Starts appending entries[0..n) (contiguous indexes) to the durable
+     * log. When entries[0].index is not one past the current last durable
+     * entry, the log from that index on is truncated first, in the same
+     * request. Requests are carried out in the order made; completion is
+     * reported with raft_appended(), with the index of the request's last
+     * entry. The data is borrowed for the call: copy it. */
+    void (*append)(struct raft_io *io, const struct raft_entry *entries, size_t n);
+
+    /* Applies a committed entry to the state machine. Called once per
+     * entry, in index order, for commands and barriers and no-ops alike. */
+    void (*apply)(struct raft_io *io, const struct raft_entry *entry);
+
+    /* Milliseconds on a clock that never goes backwards. */
+    uint64_t (*now_ms)(struct raft_io *io);
+
+    /* A random number, for election timeouts. */
+    uint64_t (*random)(struct raft_io *io);
+};
+
+/* The durable state read back at start (what raft_io.persist and
+ * raft_io.append made durable before the server stopped). */
+struct raft_durable
+{
+    raft_term term;
+    raft_id vote;
+    const struct raft_entry *entries; /* indexes 1..n_entries; borrowed for the call */
+    size_t n_entries;
+};
+
+struct raft_config
+{
+    raft_id id;                        /* this server, one of servers[] */
+    raft_id servers[RAFT_MAX_SERVERS]; /* every voter, this one included */
+    size_t n_servers;
+    uint32_t election_timeout_ms; /* base; each timeout is drawn in [base, 2*base) */
+    uint32_t heartbeat_ms;        /* leader's AppendEntries interval when idle */
+    bool pre_vote;                /* run a pre-vote before each election */
+    bool check_quorum;            /* step down without a quorum's contact */
+};
+
+/* Fills `cfg` with defaults: election 1000 ms, heartbeat 100 ms, pre-vote
+ * and check-quorum on. The caller sets id and servers. */
+void raft_config_default(struct raft_config *cfg);
+
+/* Creates an instance as a follower from its durable state. `io` must
+ * outlive the instance; `durable` is copied. The commit and applied indexes
+ * start at 0: the state machine is rebuilt by applying the log again from
+ * its first entry as commits become known. Returns NULL with *err set to
+ * RAFT_EINVAL for a bad configuration. */
+struct raft *raft_new(const struct raft_config *cfg, struct raft_io *io,
+                      const struct raft_durable *durable, int *err);
+
+/* Fails every pending proposal with RAFT_ESHUTDOWN, then frees the
+ * instance. Completions still outstanding in io are simply never reported. */
+void raft_free(struct raft *r);
+
+/* Time moved on: runs election and heartbeat timers against io->now_ms(). */
+void raft_tick(struct raft *r);
+
+/* A message from a peer. Borrowed for the call. Messages with a stale term,
+ * from unknown servers or addressed elsewhere are ignored. */
+void raft_recv(struct raft *r, const struct raft_msg *msg);
+
+/* The outstanding persist request completed; status 0 or RAFT_EIO. */
+void raft_persisted(struct raft *r, int status);
+
+/* The append request ending at `last_index` completed; status 0 or RAFT_EIO. */
+void raft_appended(struct raft *r, raft_index last_index, int status);
+
+/* Called with the outcome of a proposal: status 0 and the entry's index
+ * once it is applied, or a RAFT_E* error. Always called exactly once.
+ * RAFT_ELEADERSHIPLOST and RAFT_ESHUTDOWN mean the outcome is unknown: the
+ * entry may still commit under the next leader. */
+typedef void (*raft_propose_cb)(void *data, int status, raft_index index);
+
+/* Proposes an entry (data copied). On a leader returns 0 and sets *index;
+ * cb fires later. Otherwise returns an error at once and cb never fires. */
+int raft_propose(struct raft *r, enum raft_entry_type type, const void *data, size_t len,
+                 raft_propose_cb cb, void *cb_data, raft_index *index);
+
+enum raft_state
+{
+    RAFT_FOLLOWER,
+    RAFT_PRECANDIDATE,
+    RAFT_CANDIDATE,
+    RAFT_LEADER,
+    RAFT_FAILED, /* persistence failed: fail-stopped */
+};
+
+enum raft_state raft_state(const struct raft *r);
+const char *raft_state_name(enum raft_state state);
+raft_term raft_current_term(const struct raft *r);
+raft_id raft_leader(const struct raft *r); /* the known leader of this term, or 0 */
+raft_index raft_commit_index(const struct raft *r);
+raft_index raft_applied_index(const struct raft *r);
+raft_index raft_last_index(const struct raft *r);
+/* The term of the entry at index (0 when there is none). */
+raft_term raft_term_at(const struct raft *r, raft_index index);
+/* The entry at index, borrowed until the next call into the library, or
+ * NULL. For tests and for reading the log back. */
+const struct raft_entry *raft_entry_at(const struct raft *r, raft_index index);
+
+#endif

@@ -1,0 +1,127 @@
+/*
+ * raft_internal: the instance's state and the functions the files of
+ * regiond/raft share (raft.c: roles, persistence, apply, the public calls;
+ * election.c: pre-votes and votes; replication.c: AppendEntries on both
+ * sides). Internal names carry the raft__ prefix. Not for other modules.
+ */
+#ifndef RAFT_INTERNAL_H
+#define RAFT_INTERNAL_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "regiond/raft/log.h"
+#include "regiond/raft/raft.h"
+
+#define OUTBOX_MAX 1024
+
+enum peer_mode
+{
+    PEER_PROBE,
+    PEER_REPLICATE,
+};
+
+struct peer
+{
+    raft_id id;
+    raft_index next;  /* next index to send */
+    raft_index match; /* highest index known to be replicated */
+    enum peer_mode mode;
+    bool probe_sent;    /* PROBE: a message is out, wait for it or the heartbeat */
+    bool recent_active; /* heard from since the last quorum check */
+    bool progressed;    /* match moved since the last heartbeat */
+    raft_index inflight[RAFT_MAX_INFLIGHT]; /* REPLICATE: last index of each message out */
+    unsigned inflight_head;
+    unsigned inflight_count;
+};
+
+struct pending
+{
+    raft_index index;
+    raft_term term;
+    raft_propose_cb cb;
+    void *data;
+};
+
+struct raft
+{
+    struct raft_config cfg;
+    struct raft_io *io;
+    enum raft_state state;
+
+    raft_term term;
+    raft_id vote;
+    raft_id leader;
+    struct raft_log log;
+    raft_index commit;
+    raft_index applied;
+
+    /* Disk. */
+    raft_index durable;      /* highest index known durable locally */
+    raft_index dirty_from;   /* first index not yet handed to io->append */
+    raft_index append_last;  /* last index of the outstanding request, 0 when none */
+    bool persisting;         /* an io->persist is outstanding */
+    bool persist_again;      /* term or vote changed while it was */
+    struct raft_msg *outbox; /* messages held until term and vote are durable */
+    size_t outbox_len;
+
+    /* Follower: highest index known to match the current leader's log, and
+     * the highest such index an acknowledgement is owed for. */
+    raft_index verified;
+    raft_index ack_owed;
+
+    /* Timers (milliseconds of io->now_ms). */
+    uint64_t election_deadline;
+    uint64_t heartbeat_due;
+    uint64_t quorum_check_due;
+    uint64_t leader_contact; /* when the current leader was last heard from */
+
+    /* Elections. */
+    bool granted[RAFT_MAX_SERVERS];
+
+    /* Leader. */
+    struct peer peers[RAFT_MAX_SERVERS]; /* one per server; ours unused */
+    size_t self;                         /* our position in cfg.servers */
+
+    struct pending *pending;
+    size_t pending_len;
+    size_t pending_cap;
+};
+
+uint64_t raft__now(struct raft *r);
+size_t raft__quorum(const struct raft *r);
+raft_index raft__last_index(const struct raft *r);
+raft_term raft__last_term(const struct raft *r);
+int raft__server_position(const struct raft *r, raft_id id);
+void raft__reset_election_timer(struct raft *r);
+bool raft__in_leader_lease(struct raft *r);
+void raft__send_msg(struct raft *r, struct raft_msg *m);
+void raft__persist_term_vote(struct raft *r);
+void raft__set_term(struct raft *r, raft_term term, raft_id vote);
+void raft__flush_appends(struct raft *r);
+void raft__truncate_log(struct raft *r, raft_index from);
+void raft__fail_pending(struct raft *r, int status);
+void raft__apply_committed(struct raft *r);
+void raft__advance_commit(struct raft *r, raft_index commit);
+void raft__become_follower(struct raft *r, raft_term term, raft_id leader);
+void raft__broadcast_append(struct raft *r);
+void raft__become_leader(struct raft *r);
+void raft__request_votes(struct raft *r, enum raft_msg_type type, raft_term term);
+size_t raft__count_granted(const struct raft *r);
+void raft__become_candidate(struct raft *r);
+void raft__start_election(struct raft *r);
+void raft__send_append(struct raft *r, struct peer *p, bool heartbeat);
+void raft__replicate_new_entries(struct raft *r);
+void raft__leader_maybe_commit(struct raft *r);
+void raft__leader_on_append_result(struct raft *r, const struct raft_msg *m);
+void raft__leader_heartbeat(struct raft *r);
+void raft__leader_check_quorum(struct raft *r);
+void raft__follower_on_append(struct raft *r, const struct raft_msg *m);
+void raft__reject_append(struct raft *r, const struct raft_msg *m, raft_index hint);
+void raft__send_ack(struct raft *r);
+void raft__on_prevote(struct raft *r, const struct raft_msg *m);
+void raft__on_vote(struct raft *r, const struct raft_msg *m);
+void raft__on_vote_result(struct raft *r, const struct raft_msg *m, bool pre);
+
+#endif
