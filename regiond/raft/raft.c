@@ -198,32 +198,47 @@ void raft__truncate_log(struct raft *r, raft_index from)
 
 /* ---- proposals and applying ---------------------------------------------- */
 
+/* Removes and returns the oldest pending proposal. The array is compacted
+ * lazily so that resolving a large batch costs O(n). */
+static struct pending pop_pending(struct raft *r)
+{
+    struct pending p = r->pending[r->pending_head++];
+    if (r->pending_head == r->pending_len) {
+        r->pending_head = 0;
+        r->pending_len = 0;
+    } else if (r->pending_head > 1024 && r->pending_head * 2 > r->pending_len) {
+        memmove(r->pending, r->pending + r->pending_head,
+                (r->pending_len - r->pending_head) * sizeof *r->pending);
+        r->pending_len -= r->pending_head;
+        r->pending_head = 0;
+    }
+    return p;
+}
+
+/* Each callback runs after its proposal left the array, so a callback may
+ * propose again. */
 void raft__fail_pending(struct raft *r, int status)
 {
-    /* Callbacks may not re-enter, so the array is stable while we walk it. */
-    for (size_t i = 0; i < r->pending_len; i++) {
-        r->pending[i].cb(r->pending[i].data, status, r->pending[i].index);
+    size_t n = r->pending_len - r->pending_head;
+    for (size_t i = 0; i < n && r->pending_head < r->pending_len; i++) {
+        struct pending p = pop_pending(r);
+        p.cb(p.data, status, p.index);
     }
-    r->pending_len = 0;
 }
 
 void raft__apply_committed(struct raft *r)
 {
     raft_index upto = r->commit < raft__last_index(r) ? r->commit : raft__last_index(r);
-    size_t done = 0;
     while (r->applied < upto) {
         r->applied++;
-        const struct raft_entry *e = raft_log_get(&r->log, r->applied);
-        r->io->apply(r->io, e);
-        while (done < r->pending_len && r->pending[done].index <= r->applied) {
-            struct pending *p = &r->pending[done++];
-            bool ours = p->index == e->index && p->term == e->term;
-            p->cb(p->data, ours ? 0 : RAFT_ELEADERSHIPLOST, p->index);
-        }
+        r->io->apply(r->io, raft_log_get(&r->log, r->applied));
     }
-    if (done) {
-        memmove(r->pending, r->pending + done, (r->pending_len - done) * sizeof *r->pending);
-        r->pending_len -= done;
+    /* A proposal succeeded when the entry applied at its index is its own;
+     * another term's entry there means it was overwritten. */
+    while (r->pending_head < r->pending_len && r->pending[r->pending_head].index <= r->applied) {
+        struct pending p = pop_pending(r);
+        bool ours = raft_log_term(&r->log, p.index) == p.term;
+        p.cb(p.data, ours ? 0 : RAFT_ELEADERSHIPLOST, p.index);
     }
 }
 

@@ -16,8 +16,9 @@
  *   raft_propose()         a client wants an entry replicated
  *   raft_persisted(), raft_appended()
  *                          a persistence request completed
- * Calls are not thread-safe: one thread drives an instance. No callback of
- * raft_io calls back into the library (the library never re-enters itself).
+ * Calls are not thread-safe: one thread drives an instance. The functions
+ * of raft_io must not call back into the library; a proposal's callback
+ * may call raft_propose() (and nothing else that changes the instance).
  *
  * Durability rules the library keeps (Raft §5, thesis §3):
  *   - Nothing leaves the server in a term until that term and the vote cast

@@ -84,7 +84,8 @@ struct raft
     struct peer peers[RAFT_MAX_SERVERS]; /* one per server; ours unused */
     size_t self;                         /* our position in cfg.servers */
 
-    struct pending *pending;
+    struct pending *pending; /* proposals awaiting their outcome, [pending_head, pending_len) */
+    size_t pending_head;
     size_t pending_len;
     size_t pending_cap;
 };
