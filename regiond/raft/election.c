@@ -40,7 +40,7 @@ void raft__on_vote(struct raft *r, const struct raft_msg *m)
         return;
     }
     if (m->term > r->term) {
-        if (raft__in_leader_lease(r)) {
+        if (!m->transfer && raft__in_leader_lease(r)) {
             return; /* a leader we follow is alive: this candidate is disruptive */
         }
         raft__become_follower(r, m->term, 0);
@@ -67,7 +67,7 @@ void raft__on_vote_result(struct raft *r, const struct raft_msg *m, bool pre)
         if (m->granted && m->term == r->term + 1) {
             r->granted[pos] = true;
             if (raft__count_granted(r) >= raft__quorum(r)) {
-                raft__become_candidate(r);
+                raft__become_candidate(r, false);
             }
         } else if (!m->granted && m->term > r->term) {
             raft__become_follower(r, m->term, 0);

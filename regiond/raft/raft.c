@@ -61,6 +61,8 @@ const char *raft_strerror(int code)
         return "invalid argument";
     case RAFT_ETOOBIG:
         return "entry too large";
+    case RAFT_EBUSY:
+        return "a leadership transfer is in progress";
     }
     return "unknown error";
 }
@@ -240,6 +242,7 @@ void raft__apply_committed(struct raft *r)
         bool ours = raft_log_term(&r->log, p.index) == p.term;
         p.cb(p.data, ours ? 0 : RAFT_ELEADERSHIPLOST, p.index);
     }
+    raft__process_reads(r);
 }
 
 void raft__advance_commit(struct raft *r, raft_index commit)
@@ -259,6 +262,7 @@ void raft__become_follower(struct raft *r, raft_term term, raft_id leader)
         raft__set_term(r, term, 0);
         r->verified = 0;
         r->ack_owed = 0;
+        r->read_seq_seen = 0;
     }
     r->state = RAFT_FOLLOWER;
     r->leader = leader;
@@ -267,7 +271,9 @@ void raft__become_follower(struct raft *r, raft_term term, raft_id leader)
     }
     raft__reset_election_timer(r);
     if (was_leader) {
+        r->transferee = 0;
         raft__fail_pending(r, RAFT_ELEADERSHIPLOST);
+        raft__fail_reads(r, RAFT_ELEADERSHIPLOST);
     }
 }
 
@@ -284,6 +290,7 @@ void raft__become_leader(struct raft *r)
 {
     r->state = RAFT_LEADER;
     r->leader = r->cfg.id;
+    r->transferee = 0;
     r->leader_contact = raft__now(r);
     for (size_t i = 0; i < r->cfg.n_servers; i++) {
         struct peer *p = &r->peers[i];
@@ -301,7 +308,7 @@ void raft__become_leader(struct raft *r)
     raft__broadcast_append(r);
 }
 
-void raft__request_votes(struct raft *r, enum raft_msg_type type, raft_term term)
+void raft__request_votes(struct raft *r, enum raft_msg_type type, raft_term term, bool transfer)
 {
     memset(r->granted, 0, sizeof r->granted);
     r->granted[r->self] = true;
@@ -315,6 +322,7 @@ void raft__request_votes(struct raft *r, enum raft_msg_type type, raft_term term
         m.term = term;
         m.last_log_index = raft__last_index(r);
         m.last_log_term = raft__last_term(r);
+        m.transfer = transfer;
         raft__send_msg(r, &m);
     }
 }
@@ -328,15 +336,16 @@ size_t raft__count_granted(const struct raft *r)
     return n;
 }
 
-void raft__become_candidate(struct raft *r)
+void raft__become_candidate(struct raft *r, bool transfer)
 {
     r->state = RAFT_CANDIDATE;
     r->leader = 0;
     raft__set_term(r, r->term + 1, r->cfg.id);
     r->verified = 0;
     r->ack_owed = 0;
+    r->read_seq_seen = 0;
     raft__reset_election_timer(r);
-    raft__request_votes(r, RAFT_MSG_VOTE, r->term);
+    raft__request_votes(r, RAFT_MSG_VOTE, r->term, transfer);
     if (raft__count_granted(r) >= raft__quorum(r) && !r->persisting) {
         raft__become_leader(r); /* a single-server cluster whose vote is durable */
     }
@@ -345,15 +354,15 @@ void raft__become_candidate(struct raft *r)
 void raft__start_election(struct raft *r)
 {
     if (!r->cfg.pre_vote) {
-        raft__become_candidate(r);
+        raft__become_candidate(r, false);
         return;
     }
     r->state = RAFT_PRECANDIDATE;
     r->leader = 0;
     raft__reset_election_timer(r);
-    raft__request_votes(r, RAFT_MSG_PREVOTE, r->term + 1);
+    raft__request_votes(r, RAFT_MSG_PREVOTE, r->term + 1, false);
     if (raft__count_granted(r) >= raft__quorum(r)) {
-        raft__become_candidate(r);
+        raft__become_candidate(r, false);
     }
 }
 
@@ -389,6 +398,11 @@ void raft_recv(struct raft *r, const struct raft_msg *m)
         }
         raft__follower_on_append(r, m);
         return;
+    case RAFT_MSG_TIMEOUT_NOW:
+        if (m->term == r->term && r->state == RAFT_FOLLOWER && r->leader == m->from) {
+            raft__campaign_now(r);
+        }
+        return;
     case RAFT_MSG_APPEND_RESULT:
         if (m->term > r->term) {
             raft__become_follower(r, m->term, 0);
@@ -413,6 +427,9 @@ void raft_tick(struct raft *r)
                 return;
             }
         }
+        if (r->transferee && t >= r->transfer_deadline) {
+            r->transferee = 0; /* the target did not take over: carry on leading */
+        }
         if (t >= r->heartbeat_due) {
             r->heartbeat_due = t + r->cfg.heartbeat_ms;
             raft__leader_heartbeat(r);
@@ -429,7 +446,9 @@ static void fail_stop(struct raft *r)
     r->state = RAFT_FAILED;
     r->leader = 0;
     r->outbox_len = 0;
+    r->transferee = 0;
     raft__fail_pending(r, RAFT_EIO);
+    raft__fail_reads(r, RAFT_EIO);
 }
 
 void raft_persisted(struct raft *r, int status)
@@ -487,6 +506,9 @@ int raft_propose(struct raft *r, enum raft_entry_type type, const void *data, si
     }
     if (r->state != RAFT_LEADER) {
         return RAFT_ENOTLEADER;
+    }
+    if (r->transferee) {
+        return RAFT_EBUSY;
     }
     if (len > RAFT_MAX_ENTRY_BYTES) {
         return RAFT_ETOOBIG;
@@ -559,6 +581,7 @@ void raft_free(struct raft *r)
         return;
     }
     raft__fail_pending(r, RAFT_ESHUTDOWN);
+    raft__fail_reads(r, RAFT_ESHUTDOWN);
     raft_log_free(&r->log);
     cv_free(r->outbox);
     cv_free(r->pending);

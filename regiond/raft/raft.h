@@ -36,8 +36,10 @@
  * check-quorum, log replication with pipelining (up to
  * RAFT_MAX_INFLIGHT AppendEntries in flight per peer) and batching (many
  * entries per message and per append request), commit by quorum of entries
- * of the current term only (§5.4.2), a no-op appended on election, and
- * conflict hints for fast log backtracking.
+ * of the current term only (§5.4.2), a no-op appended on election,
+ * conflict hints for fast log backtracking, leadership transfer
+ * (TimeoutNow, thesis §3.10) and linearizable reads through read index
+ * (thesis §6.4).
  */
 #ifndef RAFT_H
 #define RAFT_H
@@ -57,6 +59,7 @@ typedef uint64_t raft_index; /* log positions start at 1; 0 means "none" */
 #define RAFT_EIO             (-4) /* persistence failed; the instance is fail-stopped */
 #define RAFT_EINVAL          (-5) /* bad argument */
 #define RAFT_ETOOBIG         (-6) /* entry larger than RAFT_MAX_ENTRY_BYTES */
+#define RAFT_EBUSY           (-7) /* a leadership transfer is in progress */
 
 /* Returns a static description of a RAFT_E* code. */
 const char *raft_strerror(int code);
@@ -91,6 +94,7 @@ enum raft_msg_type
     RAFT_MSG_VOTE_RESULT,
     RAFT_MSG_APPEND,
     RAFT_MSG_APPEND_RESULT,
+    RAFT_MSG_TIMEOUT_NOW, /* leadership transfer: start an election now */
 };
 
 /* One message between two servers. All fields are plain values except
@@ -108,6 +112,9 @@ struct raft_msg
     raft_term last_log_term;
     /* PREVOTE_RESULT, VOTE_RESULT: whether the vote was granted. */
     bool granted;
+    /* PREVOTE, VOTE: the election was asked for by the leader (TimeoutNow),
+     * so the voters' leader lease does not apply. */
+    bool transfer;
 
     /* APPEND: the entry before `entries`, the entries, the leader's commit. */
     raft_index prev_index;
@@ -123,6 +130,10 @@ struct raft_msg
     raft_index match_index;
     raft_index reject_hint;
     raft_index last_index;
+
+    /* APPEND: the leader's read round; APPEND_RESULT: echoed back. A quorum
+     * echoing a round confirms the reads waiting on it (read index). */
+    uint64_t read_seq;
 };
 
 struct raft;
@@ -220,6 +231,30 @@ typedef void (*raft_propose_cb)(void *data, int status, raft_index index);
  * cb fires later. Otherwise returns an error at once and cb never fires. */
 int raft_propose(struct raft *r, enum raft_entry_type type, const void *data, size_t len,
                  raft_propose_cb cb, void *cb_data, raft_index *index);
+
+/* Hands leadership to `target` (a voter): the leader stops taking
+ * proposals (they fail with RAFT_EBUSY), brings the target up to date and
+ * tells it to start an election at once. If the target has not taken over
+ * within an election timeout, the transfer is abandoned and the leader
+ * carries on. Returns 0, RAFT_ENOTLEADER, RAFT_EBUSY (a transfer is already
+ * under way) or RAFT_EINVAL (target unknown or this server). */
+int raft_transfer(struct raft *r, raft_id target);
+
+/* The id of the server leadership is being handed to, or 0. */
+raft_id raft_transferee(const struct raft *r);
+
+/* Called with the outcome of a read: status 0 and the index the read may be
+ * served at (every entry up to it is applied when this runs), or an error. */
+typedef void (*raft_read_cb)(void *data, int status, raft_index index);
+
+/* Linearizable read (read index): the leader notes its commit index,
+ * confirms with a round of heartbeats that a quorum still follows it, and
+ * calls cb once the state machine has applied up to that index; the caller
+ * then reads its state machine. A new leader first waits for its no-op to
+ * commit. Returns 0 (cb fires later, exactly once: RAFT_ELEADERSHIPLOST if
+ * leadership is lost first, RAFT_ESHUTDOWN on raft_free) or
+ * RAFT_ENOTLEADER / RAFT_EIO at once. */
+int raft_read_index(struct raft *r, raft_read_cb cb, void *cb_data);
 
 enum raft_state
 {

@@ -32,8 +32,18 @@ struct peer
     bool recent_active; /* heard from since the last quorum check */
     bool progressed;    /* match moved since the last heartbeat */
     raft_index inflight[RAFT_MAX_INFLIGHT]; /* REPLICATE: last index of each message out */
+    uint64_t read_seq;                      /* highest read round it echoed */
     unsigned inflight_head;
     unsigned inflight_count;
+};
+
+struct pending_read
+{
+    uint64_t seq;     /* the heartbeat round that must be echoed by a quorum */
+    raft_index index; /* the commit index when the read arrived */
+    bool confirmed;
+    raft_read_cb cb;
+    void *data;
 };
 
 struct pending
@@ -70,6 +80,7 @@ struct raft
      * the highest such index an acknowledgement is owed for. */
     raft_index verified;
     raft_index ack_owed;
+    uint64_t read_seq_seen; /* the leader's latest read round, echoed in answers */
 
     /* Timers (milliseconds of io->now_ms). */
     uint64_t election_deadline;
@@ -83,6 +94,17 @@ struct raft
     /* Leader. */
     struct peer peers[RAFT_MAX_SERVERS]; /* one per server; ours unused */
     size_t self;                         /* our position in cfg.servers */
+
+    /* Leadership transfer. */
+    raft_id transferee;
+    uint64_t transfer_deadline;
+
+    /* Reads waiting for a quorum's confirmation and then for apply, in
+     * arrival order; the current read round. */
+    struct pending_read *reads;
+    size_t reads_len;
+    size_t reads_cap;
+    uint64_t read_seq;
 
     struct pending *pending; /* proposals awaiting their outcome, [pending_head, pending_len) */
     size_t pending_head;
@@ -108,9 +130,9 @@ void raft__advance_commit(struct raft *r, raft_index commit);
 void raft__become_follower(struct raft *r, raft_term term, raft_id leader);
 void raft__broadcast_append(struct raft *r);
 void raft__become_leader(struct raft *r);
-void raft__request_votes(struct raft *r, enum raft_msg_type type, raft_term term);
+void raft__request_votes(struct raft *r, enum raft_msg_type type, raft_term term, bool transfer);
 size_t raft__count_granted(const struct raft *r);
-void raft__become_candidate(struct raft *r);
+void raft__become_candidate(struct raft *r, bool transfer);
 void raft__start_election(struct raft *r);
 void raft__send_append(struct raft *r, struct peer *p, bool heartbeat);
 void raft__replicate_new_entries(struct raft *r);
@@ -124,5 +146,9 @@ void raft__send_ack(struct raft *r);
 void raft__on_prevote(struct raft *r, const struct raft_msg *m);
 void raft__on_vote(struct raft *r, const struct raft_msg *m);
 void raft__on_vote_result(struct raft *r, const struct raft_msg *m, bool pre);
+void raft__process_reads(struct raft *r);
+void raft__fail_reads(struct raft *r, int status);
+void raft__maybe_send_timeout_now(struct raft *r, struct peer *p);
+void raft__campaign_now(struct raft *r);
 
 #endif

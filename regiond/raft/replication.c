@@ -44,6 +44,7 @@ void raft__send_append(struct raft *r, struct peer *p, bool heartbeat)
     m.type = RAFT_MSG_APPEND;
     m.to = p->id;
     m.term = r->term;
+    m.read_seq = r->read_seq;
     raft_index last = raft__last_index(r);
 
     if (heartbeat) {
@@ -128,6 +129,10 @@ void raft__leader_on_append_result(struct raft *r, const struct raft_msg *m)
     int pos = raft__server_position(r, m->from);
     struct peer *p = &r->peers[pos];
     p->recent_active = true;
+    if (m->read_seq > p->read_seq) {
+        p->read_seq = m->read_seq;
+        raft__process_reads(r);
+    }
     if (m->rejected) {
         if (m->reject_hint <= p->match) {
             return; /* stale: answers a message sent before a later success */
@@ -162,6 +167,7 @@ void raft__leader_on_append_result(struct raft *r, const struct raft_msg *m)
     raft__leader_maybe_commit(r);
     if (r->state == RAFT_LEADER) {
         raft__send_append(r, p, false);
+        raft__maybe_send_timeout_now(r, p);
     }
 }
 
@@ -213,6 +219,7 @@ void raft__send_ack(struct raft *r)
     m.term = r->term;
     m.match_index = match;
     m.last_index = raft__last_index(r);
+    m.read_seq = r->read_seq_seen;
     raft__send_msg(r, &m);
     if (match >= r->ack_owed) {
         r->ack_owed = 0;
@@ -228,6 +235,7 @@ void raft__reject_append(struct raft *r, const struct raft_msg *m, raft_index hi
     out.rejected = true;
     out.reject_hint = hint;
     out.last_index = raft__last_index(r);
+    out.read_seq = m->term == r->term ? m->read_seq : 0;
     raft__send_msg(r, &out);
 }
 
@@ -238,6 +246,9 @@ void raft__follower_on_append(struct raft *r, const struct raft_msg *m)
     }
     r->leader_contact = raft__now(r);
     raft__reset_election_timer(r);
+    if (m->read_seq > r->read_seq_seen) {
+        r->read_seq_seen = m->read_seq;
+    }
 
     if (m->prev_index > raft__last_index(r)) {
         raft__reject_append(r, m, raft__last_index(r) + 1);
