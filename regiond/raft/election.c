@@ -60,6 +60,9 @@ void raft__on_vote(struct raft *r, const struct raft_msg *m)
 void raft__on_vote_result(struct raft *r, const struct raft_msg *m, bool pre)
 {
     int pos = raft__server_position(r, m->from);
+    if (pos < 0) {
+        return;
+    }
     if (pre) {
         if (r->state != RAFT_PRECANDIDATE) {
             return;

@@ -92,7 +92,11 @@ uint64_t raft__now(struct raft *r)
 
 size_t raft__quorum(const struct raft *r)
 {
-    return r->cfg.n_servers / 2 + 1;
+    size_t voters = 0;
+    for (size_t i = 0; i < r->n_servers; i++) {
+        voters += r->servers[i].voter;
+    }
+    return voters / 2 + 1;
 }
 
 raft_index raft__last_index(const struct raft *r)
@@ -107,8 +111,8 @@ raft_term raft__last_term(const struct raft *r)
 
 int raft__server_position(const struct raft *r, raft_id id)
 {
-    for (size_t i = 0; i < r->cfg.n_servers; i++) {
-        if (r->cfg.servers[i] == id) {
+    for (size_t i = 0; i < r->n_servers; i++) {
+        if (r->servers[i].id == id) {
             return (int)i;
         }
     }
@@ -187,6 +191,9 @@ void raft__flush_appends(struct raft *r)
 void raft__truncate_log(struct raft *r, raft_index from)
 {
     raft_log_truncate(&r->log, from);
+    if (r->config_index >= from) {
+        raft__config_from_log(r); /* the change was undone: the one before is in force */
+    }
     if (r->dirty_from > from) {
         r->dirty_from = from;
     }
@@ -250,6 +257,7 @@ void raft__advance_commit(struct raft *r, raft_index commit)
     if (commit > r->commit) {
         r->commit = commit;
         raft__apply_committed(r);
+        raft__config_maybe_step_down(r);
     }
 }
 
@@ -279,8 +287,8 @@ void raft__become_follower(struct raft *r, raft_term term, raft_id leader)
 
 void raft__broadcast_append(struct raft *r)
 {
-    for (size_t i = 0; i < r->cfg.n_servers; i++) {
-        if (i != r->self) {
+    for (size_t i = 0; i < r->n_servers; i++) {
+        if ((int)i != r->self) {
             raft__send_append(r, &r->peers[i], false);
         }
     }
@@ -292,10 +300,10 @@ void raft__become_leader(struct raft *r)
     r->leader = r->cfg.id;
     r->transferee = 0;
     r->leader_contact = raft__now(r);
-    for (size_t i = 0; i < r->cfg.n_servers; i++) {
+    for (size_t i = 0; i < r->n_servers; i++) {
         struct peer *p = &r->peers[i];
         memset(p, 0, sizeof *p);
-        p->id = r->cfg.servers[i];
+        p->id = r->servers[i].id;
         p->next = raft__last_index(r) + 1;
         p->mode = PEER_PROBE;
         p->recent_active = true;
@@ -311,14 +319,16 @@ void raft__become_leader(struct raft *r)
 void raft__request_votes(struct raft *r, enum raft_msg_type type, raft_term term, bool transfer)
 {
     memset(r->granted, 0, sizeof r->granted);
-    r->granted[r->self] = true;
-    for (size_t i = 0; i < r->cfg.n_servers; i++) {
-        if (i == r->self) {
+    if (r->self >= 0) {
+        r->granted[r->self] = true;
+    }
+    for (size_t i = 0; i < r->n_servers; i++) {
+        if ((int)i == r->self || !r->servers[i].voter) {
             continue;
         }
         struct raft_msg m = {0};
         m.type = type;
-        m.to = r->cfg.servers[i];
+        m.to = r->servers[i].id;
         m.term = term;
         m.last_log_index = raft__last_index(r);
         m.last_log_term = raft__last_term(r);
@@ -330,8 +340,8 @@ void raft__request_votes(struct raft *r, enum raft_msg_type type, raft_term term
 size_t raft__count_granted(const struct raft *r)
 {
     size_t n = 0;
-    for (size_t i = 0; i < r->cfg.n_servers; i++) {
-        n += r->granted[i];
+    for (size_t i = 0; i < r->n_servers; i++) {
+        n += r->granted[i] && r->servers[i].voter;
     }
     return n;
 }
@@ -373,8 +383,12 @@ void raft_recv(struct raft *r, const struct raft_msg *m)
     if (r->state == RAFT_FAILED || m->to != r->cfg.id || m->from == r->cfg.id) {
         return;
     }
-    int pos = raft__server_position(r, m->from);
-    if (pos < 0) {
+    /* Answers come only from members; a request may come from a server we
+     * do not know yet (a leader or candidate of a configuration that is not
+     * in our log yet). */
+    bool request = m->type == RAFT_MSG_APPEND || m->type == RAFT_MSG_PREVOTE ||
+                   m->type == RAFT_MSG_VOTE || m->type == RAFT_MSG_TIMEOUT_NOW;
+    if (!request && raft__server_position(r, m->from) < 0) {
         return;
     }
     switch (m->type) {
@@ -399,7 +413,8 @@ void raft_recv(struct raft *r, const struct raft_msg *m)
         raft__follower_on_append(r, m);
         return;
     case RAFT_MSG_TIMEOUT_NOW:
-        if (m->term == r->term && r->state == RAFT_FOLLOWER && r->leader == m->from) {
+        if (m->term == r->term && r->state == RAFT_FOLLOWER && r->leader == m->from &&
+            raft__self_voter(r)) {
             raft__campaign_now(r);
         }
         return;
@@ -437,7 +452,11 @@ void raft_tick(struct raft *r)
         return;
     }
     if (t >= r->election_deadline) {
-        raft__start_election(r);
+        if (raft__self_voter(r)) {
+            raft__start_election(r);
+        } else {
+            raft__reset_election_timer(r); /* not a voter: wait for a leader */
+        }
     }
 }
 
@@ -501,6 +520,15 @@ void raft_appended(struct raft *r, raft_index last, int status)
 int raft_propose(struct raft *r, enum raft_entry_type type, const void *data, size_t len,
                  raft_propose_cb cb, void *cb_data, raft_index *index)
 {
+    if (type != RAFT_COMMAND && type != RAFT_BARRIER) {
+        return RAFT_EINVAL;
+    }
+    return raft__propose_entry(r, type, data, len, cb, cb_data, index);
+}
+
+int raft__propose_entry(struct raft *r, enum raft_entry_type type, const void *data, size_t len,
+                        raft_propose_cb cb, void *cb_data, raft_index *index)
+{
     if (r->state == RAFT_FAILED) {
         return RAFT_EIO;
     }
@@ -513,11 +541,11 @@ int raft_propose(struct raft *r, enum raft_entry_type type, const void *data, si
     if (len > RAFT_MAX_ENTRY_BYTES) {
         return RAFT_ETOOBIG;
     }
-    if (type != RAFT_COMMAND && type != RAFT_BARRIER) {
-        return RAFT_EINVAL;
-    }
     raft_log_append(&r->log, r->term, type, data, len);
     raft_index at = raft__last_index(r);
+    if (type == RAFT_CONFIG) {
+        raft__config_appended(r, raft_log_get(&r->log, at));
+    }
     if (r->pending_len == r->pending_cap) {
         r->pending_cap = r->pending_cap ? r->pending_cap * 2 : 64;
         r->pending = cv_reallocarray(r->pending, r->pending_cap, sizeof *r->pending);
@@ -528,30 +556,37 @@ int raft_propose(struct raft *r, enum raft_entry_type type, const void *data, si
     }
     raft__flush_appends(r);
     raft__replicate_new_entries(r);
-    if (r->cfg.n_servers == 1) {
-        raft__leader_maybe_commit(r);
-    }
+    raft__leader_maybe_commit(r); /* a single voter commits alone */
     return 0;
+}
+
+/* A bootstrap configuration lists distinct, non-zero ids and this server,
+ * or nothing at all (a server joining an existing cluster). */
+static bool config_valid(const struct raft_config *cfg)
+{
+    if (cfg->id == 0 || cfg->n_servers > RAFT_MAX_SERVERS || cfg->election_timeout_ms == 0 ||
+        cfg->heartbeat_ms == 0 || cfg->heartbeat_ms >= cfg->election_timeout_ms) {
+        return false;
+    }
+    bool self = cfg->n_servers == 0;
+    for (size_t i = 0; i < cfg->n_servers; i++) {
+        if (cfg->servers[i] == 0) {
+            return false;
+        }
+        for (size_t j = 0; j < i; j++) {
+            if (cfg->servers[j] == cfg->servers[i]) {
+                return false;
+            }
+        }
+        self = self || cfg->servers[i] == cfg->id;
+    }
+    return self;
 }
 
 struct raft *raft_new(const struct raft_config *cfg, struct raft_io *io,
                       const struct raft_durable *durable, int *err)
 {
-    int self = -1;
-    for (size_t i = 0; i < cfg->n_servers && cfg->n_servers <= RAFT_MAX_SERVERS; i++) {
-        if (cfg->servers[i] == cfg->id) {
-            self = (int)i;
-        }
-        for (size_t j = 0; j < i; j++) {
-            if (cfg->servers[j] == cfg->servers[i] || cfg->servers[i] == 0) {
-                self = -1;
-                i = cfg->n_servers;
-                break;
-            }
-        }
-    }
-    if (self < 0 || cfg->id == 0 || cfg->election_timeout_ms == 0 || cfg->heartbeat_ms == 0 ||
-        cfg->heartbeat_ms >= cfg->election_timeout_ms) {
+    if (!config_valid(cfg)) {
         if (err) {
             *err = RAFT_EINVAL;
         }
@@ -560,7 +595,6 @@ struct raft *raft_new(const struct raft_config *cfg, struct raft_io *io,
     struct raft *r = cv_calloc(1, sizeof *r);
     r->cfg = *cfg;
     r->io = io;
-    r->self = (size_t)self;
     r->state = RAFT_FOLLOWER;
     raft_log_init(&r->log);
     r->term = durable ? durable->term : 0;
@@ -571,6 +605,7 @@ struct raft *raft_new(const struct raft_config *cfg, struct raft_io *io,
     }
     r->durable = raft__last_index(r);
     r->dirty_from = r->durable + 1;
+    raft__config_from_log(r);
     raft__reset_election_timer(r);
     return r;
 }

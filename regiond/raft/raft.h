@@ -75,6 +75,7 @@ enum raft_entry_type
     RAFT_COMMAND = 1, /* an FSM command */
     RAFT_NOOP = 2,    /* appended by a new leader to commit its term */
     RAFT_BARRIER = 3, /* commits like a command; the FSM ignores it */
+    RAFT_CONFIG = 4,  /* a configuration change (raft_add/promote/remove); data is internal */
 };
 
 struct raft_entry
@@ -161,7 +162,8 @@ struct raft_io
     void (*append)(struct raft_io *io, const struct raft_entry *entries, size_t n);
 
     /* Applies a committed entry to the state machine. Called once per
-     * entry, in index order, for commands and barriers and no-ops alike. */
+     * entry, in index order, for every type; the state machine acts on
+     * RAFT_COMMAND and ignores the others. */
     void (*apply)(struct raft_io *io, const struct raft_entry *entry);
 
     /* Milliseconds on a clock that never goes backwards. */
@@ -255,6 +257,36 @@ typedef void (*raft_read_cb)(void *data, int status, raft_index index);
  * leadership is lost first, RAFT_ESHUTDOWN on raft_free) or
  * RAFT_ENOTLEADER / RAFT_EIO at once. */
 int raft_read_index(struct raft *r, raft_read_cb cb, void *cb_data);
+
+/* ---- membership: one server at a time (thesis §4.1) ----------------------------
+ *
+ * A change is an entry of the log and is in force on each server from the
+ * moment that server appends it, committed or not; a leader accepts one
+ * change at a time (RAFT_EBUSY while the previous one is uncommitted). Add a
+ * server as a non-voter, let it catch up (raft_match_index), promote it to
+ * voter; remove any server, the leader included: a removed leader steps down
+ * once the change commits. Each returns 0 with cb firing once the change is
+ * applied (like raft_propose), or an error at once: RAFT_ENOTLEADER,
+ * RAFT_EBUSY, RAFT_EINVAL (add: already a member, or RAFT_MAX_SERVERS
+ * reached; promote: not a non-voter; remove: not a member, or the last
+ * voter). */
+int raft_add(struct raft *r, raft_id id, raft_propose_cb cb, void *cb_data);
+int raft_promote(struct raft *r, raft_id id, raft_propose_cb cb, void *cb_data);
+int raft_remove(struct raft *r, raft_id id, raft_propose_cb cb, void *cb_data);
+
+struct raft_server
+{
+    raft_id id;
+    bool voter;
+};
+
+/* Copies the configuration in force into out[0..cap) and returns how many
+ * servers it has. */
+size_t raft_configuration(const struct raft *r, struct raft_server *out, size_t cap);
+
+/* On a leader: the highest index known replicated on server `id` (its own
+ * durable index for the leader itself); 0 when unknown or not leading. */
+raft_index raft_match_index(const struct raft *r, raft_id id);
 
 enum raft_state
 {

@@ -88,12 +88,17 @@ struct raft
     uint64_t quorum_check_due;
     uint64_t leader_contact; /* when the current leader was last heard from */
 
-    /* Elections. */
+    /* Elections: granted[i] for servers[i]. */
     bool granted[RAFT_MAX_SERVERS];
 
-    /* Leader. */
-    struct peer peers[RAFT_MAX_SERVERS]; /* one per server; ours unused */
-    size_t self;                         /* our position in cfg.servers */
+    /* The configuration in force (the last RAFT_CONFIG entry of the log, or
+     * the bootstrap one when there is none) and, on a leader, one peer per
+     * server of it, in the same order; ours is unused. */
+    struct raft_server servers[RAFT_MAX_SERVERS];
+    size_t n_servers;
+    raft_index config_index; /* the entry that set it; 0 for the bootstrap configuration */
+    int self;                /* our position in servers, -1 when not a member */
+    struct peer peers[RAFT_MAX_SERVERS];
 
     /* Leadership transfer. */
     raft_id transferee;
@@ -147,6 +152,13 @@ void raft__on_prevote(struct raft *r, const struct raft_msg *m);
 void raft__on_vote(struct raft *r, const struct raft_msg *m);
 void raft__on_vote_result(struct raft *r, const struct raft_msg *m, bool pre);
 void raft__process_reads(struct raft *r);
+bool raft__is_voter(const struct raft *r, size_t i);
+bool raft__self_voter(const struct raft *r);
+void raft__config_from_log(struct raft *r);
+void raft__config_appended(struct raft *r, const struct raft_entry *e);
+void raft__config_maybe_step_down(struct raft *r);
+int raft__propose_entry(struct raft *r, enum raft_entry_type type, const void *data, size_t len,
+                        raft_propose_cb cb, void *cb_data, raft_index *index);
 void raft__fail_reads(struct raft *r, int status);
 void raft__maybe_send_timeout_now(struct raft *r, struct peer *p);
 void raft__campaign_now(struct raft *r);

@@ -21,9 +21,9 @@ static bool committed_in_term(const struct raft *r)
 
 static size_t echoed(const struct raft *r, uint64_t seq)
 {
-    size_t n = 1; /* the leader itself */
-    for (size_t i = 0; i < r->cfg.n_servers; i++) {
-        n += i != r->self && r->peers[i].read_seq >= seq;
+    size_t n = raft__self_voter(r) ? 1 : 0;
+    for (size_t i = 0; i < r->n_servers; i++) {
+        n += (int)i != r->self && r->servers[i].voter && r->peers[i].read_seq >= seq;
     }
     return n;
 }
@@ -91,8 +91,8 @@ int raft_read_index(struct raft *r, raft_read_cb cb, void *cb_data)
     rd->confirmed = false;
     rd->cb = cb;
     rd->data = cb_data;
-    for (size_t i = 0; i < r->cfg.n_servers; i++) {
-        if (i != r->self) {
+    for (size_t i = 0; i < r->n_servers; i++) {
+        if ((int)i != r->self) {
             raft__send_append(r, &r->peers[i], true);
         }
     }
@@ -126,7 +126,7 @@ int raft_transfer(struct raft *r, raft_id target)
         return RAFT_EBUSY;
     }
     int pos = raft__server_position(r, target);
-    if (pos < 0 || (size_t)pos == r->self) {
+    if (pos < 0 || pos == r->self || !r->servers[pos].voter) {
         return RAFT_EINVAL;
     }
     r->transferee = target;

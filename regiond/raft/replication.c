@@ -90,9 +90,9 @@ void raft__send_append(struct raft *r, struct peer *p, bool heartbeat)
 void raft__replicate_new_entries(struct raft *r)
 {
     raft_index last = raft__last_index(r);
-    for (size_t i = 0; i < r->cfg.n_servers; i++) {
+    for (size_t i = 0; i < r->n_servers; i++) {
         struct peer *p = &r->peers[i];
-        if (i == r->self) {
+        if ((int)i == r->self) {
             continue;
         }
         if (p->mode == PEER_REPLICATE && p->inflight_count > 0 &&
@@ -105,13 +105,19 @@ void raft__replicate_new_entries(struct raft *r)
 
 void raft__leader_maybe_commit(struct raft *r)
 {
+    /* The voters' durable indexes (a leader being removed does not count
+     * itself), sorted descending: the quorum-th is on a quorum. */
     raft_index matches[RAFT_MAX_SERVERS];
-    for (size_t i = 0; i < r->cfg.n_servers; i++) {
-        matches[i] = i == r->self ? r->durable : r->peers[i].match;
+    size_t n = 0;
+    for (size_t i = 0; i < r->n_servers; i++) {
+        if (r->servers[i].voter) {
+            matches[n++] = (int)i == r->self ? r->durable : r->peers[i].match;
+        }
     }
-    /* Sort descending (at most nine values); the quorum-th is replicated
-     * on a quorum. */
-    for (size_t i = 1; i < r->cfg.n_servers; i++) {
+    if (n == 0) {
+        return;
+    }
+    for (size_t i = 1; i < n; i++) {
         for (size_t j = i; j > 0 && matches[j] > matches[j - 1]; j--) {
             raft_index t = matches[j];
             matches[j] = matches[j - 1];
@@ -127,6 +133,9 @@ void raft__leader_maybe_commit(struct raft *r)
 void raft__leader_on_append_result(struct raft *r, const struct raft_msg *m)
 {
     int pos = raft__server_position(r, m->from);
+    if (pos < 0) {
+        return;
+    }
     struct peer *p = &r->peers[pos];
     p->recent_active = true;
     if (m->read_seq > p->read_seq) {
@@ -173,8 +182,8 @@ void raft__leader_on_append_result(struct raft *r, const struct raft_msg *m)
 
 void raft__leader_heartbeat(struct raft *r)
 {
-    for (size_t i = 0; i < r->cfg.n_servers; i++) {
-        if (i == r->self) {
+    for (size_t i = 0; i < r->n_servers; i++) {
+        if ((int)i == r->self) {
             continue;
         }
         struct peer *p = &r->peers[i];
@@ -193,10 +202,10 @@ void raft__leader_heartbeat(struct raft *r)
 
 void raft__leader_check_quorum(struct raft *r)
 {
-    size_t active = 1;
-    for (size_t i = 0; i < r->cfg.n_servers; i++) {
-        if (i != r->self) {
-            active += r->peers[i].recent_active;
+    size_t active = raft__self_voter(r) ? 1 : 0;
+    for (size_t i = 0; i < r->n_servers; i++) {
+        if ((int)i != r->self) {
+            active += r->peers[i].recent_active && r->servers[i].voter;
             r->peers[i].recent_active = false;
         }
     }
@@ -283,6 +292,9 @@ void raft__follower_on_append(struct raft *r, const struct raft_msg *m)
             raft__truncate_log(r, e->index);
         }
         raft_log_append(&r->log, e->term, e->type, e->data, e->len);
+        if (e->type == RAFT_CONFIG) {
+            raft__config_appended(r, raft_log_get(&r->log, e->index));
+        }
     }
     raft__flush_appends(r);
 
