@@ -172,8 +172,14 @@ static double run(int n, size_t payload, uint64_t entries, double *allocs_per_en
         cfg.servers[i] = (raft_id)i + 1;
     }
     for (int i = 0; i < n; i++) {
-        cluster.io[i] =
-            (struct raft_io){NULL, io_send, io_persist, io_append, io_apply, io_now, io_random};
+        cluster.io[i] = (struct raft_io){
+            .send = io_send,
+            .persist = io_persist,
+            .append = io_append,
+            .apply = io_apply,
+            .now_ms = io_now,
+            .random = io_random,
+        };
         cfg.id = (raft_id)i + 1;
         int err = 0;
         cluster.servers[i] = raft_new(&cfg, &cluster.io[i], NULL, &err);

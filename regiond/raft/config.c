@@ -34,7 +34,7 @@ static size_t encode(const struct raft_server *servers, size_t n, unsigned char 
 }
 
 /* Returns the number of servers, or -1 when the data is not a configuration. */
-static int decode(const void *data, size_t len, struct raft_server *out)
+int raft__config_decode(const void *data, size_t len, struct raft_server *out)
 {
     const unsigned char *d = data;
     if (len < 3 || d[0] != CONFIG_MAGIC || d[1] != CONFIG_VERSION || d[2] > RAFT_MAX_SERVERS ||
@@ -102,24 +102,34 @@ static void install(struct raft *r, const struct raft_server *servers, size_t n,
 void raft__config_appended(struct raft *r, const struct raft_entry *e)
 {
     struct raft_server servers[RAFT_MAX_SERVERS];
-    int n = decode(e->data, e->len, servers);
+    int n = raft__config_decode(e->data, e->len, servers);
     if (n >= 0) {
         install(r, servers, (size_t)n, e->index);
     }
 }
 
+void raft__config_install(struct raft *r, const struct raft_server *servers, size_t n,
+                          raft_index index)
+{
+    install(r, servers, n, index);
+}
+
 void raft__config_from_log(struct raft *r)
 {
-    for (raft_index i = raft__last_index(r); i >= 1; i--) {
+    for (raft_index i = raft__last_index(r); i > r->log.offset; i--) {
         const struct raft_entry *e = raft_log_get(&r->log, i);
         if (e->type == RAFT_CONFIG) {
             struct raft_server servers[RAFT_MAX_SERVERS];
-            int n = decode(e->data, e->len, servers);
+            int n = raft__config_decode(e->data, e->len, servers);
             if (n >= 0) {
                 install(r, servers, (size_t)n, i);
                 return;
             }
         }
+    }
+    if (r->has_snapshot) {
+        install(r, r->snapshot.servers, r->snapshot.n_servers, r->snapshot.index);
+        return;
     }
     struct raft_server boot[RAFT_MAX_SERVERS];
     for (size_t i = 0; i < r->cfg.n_servers; i++) {

@@ -1,6 +1,7 @@
 /*
- * log: a growable array of entries. Entry data is copied in and freed on
- * truncation, so the log owns everything it holds.
+ * log: a growable array of entries after an offset. Entry data is copied in
+ * and freed when the entry is truncated or compacted away, so the log owns
+ * everything it holds.
  */
 #include "regiond/raft/log.h"
 
@@ -10,31 +11,45 @@
 
 void raft_log_init(struct raft_log *log)
 {
-    log->entries = NULL;
-    log->len = 0;
-    log->cap = 0;
+    memset(log, 0, sizeof *log);
+}
+
+static void free_range(struct raft_log *log, size_t from, size_t to)
+{
+    for (size_t i = from; i < to; i++) {
+        cv_free((void *)log->entries[i].data);
+    }
 }
 
 void raft_log_free(struct raft_log *log)
 {
-    raft_log_truncate(log, 1);
+    free_range(log, 0, log->len);
     cv_free(log->entries);
     raft_log_init(log);
 }
 
 raft_index raft_log_last_index(const struct raft_log *log)
 {
-    return (raft_index)log->len;
+    return log->offset + (raft_index)log->len;
 }
 
 raft_term raft_log_term(const struct raft_log *log, raft_index index)
 {
-    return index >= 1 && index <= log->len ? log->entries[index - 1].term : 0;
+    if (index == 0 || index < log->offset || index > raft_log_last_index(log)) {
+        return 0;
+    }
+    if (index == log->offset) {
+        return log->offset_term;
+    }
+    return log->entries[index - log->offset - 1].term;
 }
 
 const struct raft_entry *raft_log_get(const struct raft_log *log, raft_index index)
 {
-    return index >= 1 && index <= log->len ? &log->entries[index - 1] : NULL;
+    if (index <= log->offset || index > raft_log_last_index(log)) {
+        return NULL;
+    }
+    return &log->entries[index - log->offset - 1];
 }
 
 void raft_log_append(struct raft_log *log, raft_term term, enum raft_entry_type type,
@@ -51,7 +66,7 @@ void raft_log_append(struct raft_log *log, raft_term term, enum raft_entry_type 
     }
     struct raft_entry *e = &log->entries[log->len];
     e->term = term;
-    e->index = (raft_index)log->len + 1;
+    e->index = raft_log_last_index(log) + 1;
     e->type = type;
     e->data = copy;
     e->len = len;
@@ -60,11 +75,35 @@ void raft_log_append(struct raft_log *log, raft_term term, enum raft_entry_type 
 
 void raft_log_truncate(struct raft_log *log, raft_index index)
 {
-    if (index < 1) {
-        index = 1;
+    if (index <= log->offset) {
+        index = log->offset + 1;
     }
-    while (log->len >= index) {
-        cv_free((void *)log->entries[log->len - 1].data);
-        log->len--;
+    if (index > raft_log_last_index(log)) {
+        return;
     }
+    size_t keep = (size_t)(index - log->offset - 1);
+    free_range(log, keep, log->len);
+    log->len = keep;
+}
+
+void raft_log_compact(struct raft_log *log, raft_index index)
+{
+    if (index <= log->offset || index > raft_log_last_index(log)) {
+        return;
+    }
+    size_t drop = (size_t)(index - log->offset);
+    raft_term term = log->entries[drop - 1].term;
+    free_range(log, 0, drop);
+    memmove(log->entries, log->entries + drop, (log->len - drop) * sizeof *log->entries);
+    log->len -= drop;
+    log->offset = index;
+    log->offset_term = term;
+}
+
+void raft_log_reset(struct raft_log *log, raft_index index, raft_term term)
+{
+    free_range(log, 0, log->len);
+    log->len = 0;
+    log->offset = index;
+    log->offset_term = term;
 }

@@ -149,7 +149,7 @@ void raft__send_msg(struct raft *r, struct raft_msg *m)
         return;
     }
     /* Only followers and candidates persist, and they send no entries. */
-    if (m->n_entries != 0 || r->outbox_len == OUTBOX_MAX) {
+    if (m->n_entries != 0 || m->len != 0 || r->outbox_len == OUTBOX_MAX) {
         return; /* dropping is always safe: the peer will ask again */
     }
     if (!r->outbox) {
@@ -386,8 +386,9 @@ void raft_recv(struct raft *r, const struct raft_msg *m)
     /* Answers come only from members; a request may come from a server we
      * do not know yet (a leader or candidate of a configuration that is not
      * in our log yet). */
-    bool request = m->type == RAFT_MSG_APPEND || m->type == RAFT_MSG_PREVOTE ||
-                   m->type == RAFT_MSG_VOTE || m->type == RAFT_MSG_TIMEOUT_NOW;
+    bool request = m->type == RAFT_MSG_APPEND || m->type == RAFT_MSG_SNAPSHOT ||
+                   m->type == RAFT_MSG_PREVOTE || m->type == RAFT_MSG_VOTE ||
+                   m->type == RAFT_MSG_TIMEOUT_NOW;
     if (!request && raft__server_position(r, m->from) < 0) {
         return;
     }
@@ -411,6 +412,20 @@ void raft_recv(struct raft *r, const struct raft_msg *m)
             return;
         }
         raft__follower_on_append(r, m);
+        return;
+    case RAFT_MSG_SNAPSHOT:
+        if (m->term < r->term) {
+            raft__reject_append(r, m, 0); /* tells the deposed leader our term */
+            return;
+        }
+        raft__on_snapshot(r, m);
+        return;
+    case RAFT_MSG_SNAPSHOT_RESULT:
+        if (m->term > r->term) {
+            raft__become_follower(r, m->term, 0);
+        } else if (m->term == r->term && r->state == RAFT_LEADER) {
+            raft__on_snapshot_result(r, m);
+        }
         return;
     case RAFT_MSG_TIMEOUT_NOW:
         if (m->term == r->term && r->state == RAFT_FOLLOWER && r->leader == m->from &&
@@ -460,7 +475,7 @@ void raft_tick(struct raft *r)
     }
 }
 
-static void fail_stop(struct raft *r)
+void raft__fail_stop(struct raft *r)
 {
     r->state = RAFT_FAILED;
     r->leader = 0;
@@ -476,7 +491,7 @@ void raft_persisted(struct raft *r, int status)
         return;
     }
     if (status != 0) {
-        fail_stop(r);
+        raft__fail_stop(r);
         return;
     }
     if (r->persist_again) {
@@ -500,15 +515,19 @@ void raft_appended(struct raft *r, raft_index last, int status)
         return;
     }
     if (status != 0) {
-        fail_stop(r);
+        raft__fail_stop(r);
         return;
     }
     if (last != r->append_last) {
         return; /* not the request we made: ignore rather than trust it */
     }
     r->append_last = 0;
-    /* Everything below dirty_from was in this or an earlier request. */
-    r->durable = last < r->dirty_from - 1 ? last : r->dirty_from - 1;
+    /* Everything below dirty_from was in this or an earlier request; a
+     * truncation or an installed snapshot since may have set more. */
+    raft_index durable = last < r->dirty_from - 1 ? last : r->dirty_from - 1;
+    if (durable > r->durable) {
+        r->durable = durable;
+    }
     raft__flush_appends(r);
     if (r->state == RAFT_LEADER) {
         raft__leader_maybe_commit(r);
@@ -599,8 +618,25 @@ struct raft *raft_new(const struct raft_config *cfg, struct raft_io *io,
     raft_log_init(&r->log);
     r->term = durable ? durable->term : 0;
     r->vote = durable ? durable->vote : 0;
+    if (durable && durable->snapshot) {
+        r->snapshot = *durable->snapshot;
+        r->has_snapshot = true;
+        raft_log_reset(&r->log, r->snapshot.index, r->snapshot.term);
+        r->commit = r->snapshot.index;
+        r->applied = r->snapshot.index;
+    }
     for (size_t i = 0; durable && i < durable->n_entries; i++) {
         const struct raft_entry *e = &durable->entries[i];
+        if (e->index <= r->log.offset) {
+            continue; /* covered by the snapshot */
+        }
+        if (e->index != raft__last_index(r) + 1) {
+            raft_free(r);
+            if (err) {
+                *err = RAFT_EINVAL; /* a hole: not a log this instance could have written */
+            }
+            return NULL;
+        }
         raft_log_append(&r->log, e->term, e->type, e->data, e->len);
     }
     r->durable = raft__last_index(r);
@@ -618,6 +654,7 @@ void raft_free(struct raft *r)
     raft__fail_pending(r, RAFT_ESHUTDOWN);
     raft__fail_reads(r, RAFT_ESHUTDOWN);
     raft_log_free(&r->log);
+    cv_free(r->chunk);
     cv_free(r->outbox);
     cv_free(r->pending);
     cv_free(r);

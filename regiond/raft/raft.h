@@ -87,6 +87,23 @@ struct raft_entry
     size_t len;
 };
 
+struct raft_server
+{
+    raft_id id;
+    bool voter;
+};
+
+/* A snapshot of the state machine: the last entry it covers and the
+ * configuration in force at that entry. */
+struct raft_snapshot_meta
+{
+    raft_index index;
+    raft_term term;
+    uint64_t size; /* bytes of snapshot data */
+    struct raft_server servers[RAFT_MAX_SERVERS];
+    size_t n_servers;
+};
+
 enum raft_msg_type
 {
     RAFT_MSG_PREVOTE = 1,
@@ -96,6 +113,8 @@ enum raft_msg_type
     RAFT_MSG_APPEND,
     RAFT_MSG_APPEND_RESULT,
     RAFT_MSG_TIMEOUT_NOW, /* leadership transfer: start an election now */
+    RAFT_MSG_SNAPSHOT,    /* InstallSnapshot: one chunk of the leader's snapshot */
+    RAFT_MSG_SNAPSHOT_RESULT,
 };
 
 /* One message between two servers. All fields are plain values except
@@ -135,6 +154,14 @@ struct raft_msg
     /* APPEND: the leader's read round; APPEND_RESULT: echoed back. A quorum
      * echoing a round confirms the reads waiting on it (read index). */
     uint64_t read_seq;
+
+    /* SNAPSHOT: which snapshot, and the chunk of it at `offset` (data
+     * borrowed for the call). SNAPSHOT_RESULT: the same snapshot and the
+     * offset the follower expects next (snapshot.size once installed). */
+    struct raft_snapshot_meta snapshot;
+    uint64_t offset;
+    const void *data;
+    size_t len;
 };
 
 struct raft;
@@ -171,6 +198,30 @@ struct raft_io
 
     /* A random number, for election timeouts. */
     uint64_t (*random)(struct raft_io *io);
+
+    /* ---- snapshots: optional (NULL when the caller never calls
+     * raft_snapshot_taken(); then no InstallSnapshot is ever needed). ---- */
+
+    /* Reads up to `cap` bytes of the local snapshot `meta` from `offset`
+     * into buf and sets *len (0 past the end). Returns 0, or RAFT_EIO when
+     * that snapshot cannot be read (for instance it was replaced by a newer
+     * one). Called on the leader to feed a follower that is too far behind. */
+    int (*snapshot_read)(struct raft_io *io, const struct raft_snapshot_meta *meta, uint64_t offset,
+                         void *buf, size_t cap, size_t *len);
+
+    /* Starts writing a chunk of a snapshot received from the leader; chunks
+     * come in order from offset 0 (which abandons any unfinished one) and
+     * the chunk that reaches meta->size completes it: the snapshot is then
+     * durable and replaces the previous one. Completion is reported with
+     * raft_snapshot_written(). Data borrowed for the call. */
+    void (*snapshot_write)(struct raft_io *io, const struct raft_snapshot_meta *meta,
+                           uint64_t offset, const void *data, size_t len);
+
+    /* The snapshot `meta`, written by snapshot_write, must now replace the
+     * state machine's state; and the durable log, whose entries it covers
+     * or contradicts, must be emptied to continue at meta->index + 1 (in
+     * order with the appends that follow). */
+    void (*snapshot_install)(struct raft_io *io, const struct raft_snapshot_meta *meta);
 };
 
 /* The durable state read back at start (what raft_io.persist and
@@ -179,7 +230,14 @@ struct raft_durable
 {
     raft_term term;
     raft_id vote;
-    const struct raft_entry *entries; /* indexes 1..n_entries; borrowed for the call */
+    /* The latest durable snapshot, or NULL. The caller has loaded it into
+     * the state machine before raft_new(): the instance starts with commit
+     * and applied at its index. */
+    const struct raft_snapshot_meta *snapshot;
+    /* The durable log, consecutive indexes; entries[0] is index 1, or any
+     * index up to one past the snapshot's (entries the snapshot covers are
+     * dropped). Borrowed for the call. */
+    const struct raft_entry *entries;
     size_t n_entries;
 };
 
@@ -200,9 +258,10 @@ void raft_config_default(struct raft_config *cfg);
 
 /* Creates an instance as a follower from its durable state. `io` must
  * outlive the instance; `durable` is copied. The commit and applied indexes
- * start at 0: the state machine is rebuilt by applying the log again from
- * its first entry as commits become known. Returns NULL with *err set to
- * RAFT_EINVAL for a bad configuration. */
+ * start at the snapshot's index (0 without one): the state machine is
+ * rebuilt by applying the log again from there as commits become known.
+ * Returns NULL with *err set to RAFT_EINVAL for a bad configuration, or a
+ * log that does not start at 1 or right after the snapshot. */
 struct raft *raft_new(const struct raft_config *cfg, struct raft_io *io,
                       const struct raft_durable *durable, int *err);
 
@@ -258,6 +317,26 @@ typedef void (*raft_read_cb)(void *data, int status, raft_index index);
  * RAFT_ENOTLEADER / RAFT_EIO at once. */
 int raft_read_index(struct raft *r, raft_read_cb cb, void *cb_data);
 
+/* ---- snapshots and log compaction ------------------------------------------------
+ *
+ * The caller decides when to snapshot (every N applied entries, say): it
+ * serializes its state machine as of an applied index, makes that durable,
+ * then calls raft_snapshot_taken(). The instance records the snapshot (it
+ * is what a follower too far behind will be sent, chunk by chunk, through
+ * io->snapshot_read) and drops from memory the entries it covers, keeping
+ * `trailing` of them so that a follower only a little behind still gets
+ * entries rather than the whole snapshot. Dropping the same entries from
+ * the durable log is the caller's (the persistence adaptor's head
+ * truncation). Returns 0, or RAFT_EINVAL when index is 0, above the
+ * applied index, or not above the previous snapshot's. */
+int raft_snapshot_taken(struct raft *r, raft_index index, uint64_t size, raft_index trailing);
+
+/* The outstanding snapshot_write completed; status 0 or RAFT_EIO. */
+void raft_snapshot_written(struct raft *r, int status);
+
+/* The latest snapshot the instance knows (taken or installed), or NULL. */
+const struct raft_snapshot_meta *raft_snapshot(const struct raft *r);
+
 /* ---- membership: one server at a time (thesis §4.1) ----------------------------
  *
  * A change is an entry of the log and is in force on each server from the
@@ -273,12 +352,6 @@ int raft_read_index(struct raft *r, raft_read_cb cb, void *cb_data);
 int raft_add(struct raft *r, raft_id id, raft_propose_cb cb, void *cb_data);
 int raft_promote(struct raft *r, raft_id id, raft_propose_cb cb, void *cb_data);
 int raft_remove(struct raft *r, raft_id id, raft_propose_cb cb, void *cb_data);
-
-struct raft_server
-{
-    raft_id id;
-    bool voter;
-};
 
 /* Copies the configuration in force into out[0..cap) and returns how many
  * servers it has. */

@@ -16,10 +16,13 @@
 
 #define OUTBOX_MAX 1024
 
+#define SNAPSHOT_CHUNK (256u * 1024u) /* bytes of snapshot per InstallSnapshot message */
+
 enum peer_mode
 {
     PEER_PROBE,
     PEER_REPLICATE,
+    PEER_SNAPSHOT, /* the entries it needs were compacted: it gets the snapshot */
 };
 
 struct peer
@@ -33,6 +36,9 @@ struct peer
     bool progressed;    /* match moved since the last heartbeat */
     raft_index inflight[RAFT_MAX_INFLIGHT]; /* REPLICATE: last index of each message out */
     uint64_t read_seq;                      /* highest read round it echoed */
+    struct raft_snapshot_meta snap;         /* SNAPSHOT: the snapshot being sent */
+    uint64_t snap_offset;                   /* SNAPSHOT: the next chunk's offset */
+    bool snap_sent;                         /* SNAPSHOT: a chunk is out */
     unsigned inflight_head;
     unsigned inflight_count;
 };
@@ -100,6 +106,17 @@ struct raft
     int self;                /* our position in servers, -1 when not a member */
     struct peer peers[RAFT_MAX_SERVERS];
 
+    /* Snapshots: the latest one taken or installed, the one being received
+     * from the leader, and the buffer chunks are read into. */
+    bool has_snapshot;
+    struct raft_snapshot_meta snapshot;
+    bool receiving;
+    struct raft_snapshot_meta recv;
+    uint64_t recv_offset;  /* bytes of recv durably written */
+    uint64_t recv_pending; /* end of the chunk being written, when writing */
+    bool recv_writing;
+    void *chunk;
+
     /* Leadership transfer. */
     raft_id transferee;
     uint64_t transfer_deadline;
@@ -152,6 +169,13 @@ void raft__on_prevote(struct raft *r, const struct raft_msg *m);
 void raft__on_vote(struct raft *r, const struct raft_msg *m);
 void raft__on_vote_result(struct raft *r, const struct raft_msg *m, bool pre);
 void raft__process_reads(struct raft *r);
+void raft__send_snapshot_chunk(struct raft *r, struct peer *p);
+void raft__on_snapshot(struct raft *r, const struct raft_msg *m);
+void raft__on_snapshot_result(struct raft *r, const struct raft_msg *m);
+void raft__config_install(struct raft *r, const struct raft_server *servers, size_t n,
+                          raft_index index);
+int raft__config_decode(const void *data, size_t len, struct raft_server *out);
+void raft__fail_stop(struct raft *r);
 bool raft__is_voter(const struct raft *r, size_t i);
 bool raft__self_voter(const struct raft *r);
 void raft__config_from_log(struct raft *r);

@@ -48,10 +48,24 @@ void raft__send_append(struct raft *r, struct peer *p, bool heartbeat)
     raft_index last = raft__last_index(r);
 
     if (heartbeat) {
-        m.prev_index = p->match;
-        m.prev_term = raft_log_term(&r->log, p->match);
-        m.commit = r->commit < p->match ? r->commit : p->match;
+        /* At match, which the follower holds; at 0 (always held) when the
+         * entry at match was compacted away and its term is unknown here. */
+        raft_index prev = p->match >= r->log.offset ? p->match : 0;
+        m.prev_index = prev;
+        m.prev_term = raft_log_term(&r->log, prev);
+        m.commit = r->commit < prev ? r->commit : prev;
         raft__send_msg(r, &m);
+        return;
+    }
+    if (p->mode != PEER_SNAPSHOT && p->next <= r->log.offset) {
+        /* What it needs next was compacted: it gets the snapshot. */
+        p->mode = PEER_SNAPSHOT;
+        p->snap = r->snapshot;
+        p->snap_offset = 0;
+        p->snap_sent = false;
+    }
+    if (p->mode == PEER_SNAPSHOT) {
+        raft__send_snapshot_chunk(r, p);
         return;
     }
     if (p->mode == PEER_PROBE ? p->probe_sent : p->inflight_count == RAFT_MAX_INFLIGHT) {
@@ -143,7 +157,7 @@ void raft__leader_on_append_result(struct raft *r, const struct raft_msg *m)
         raft__process_reads(r);
     }
     if (m->rejected) {
-        if (m->reject_hint <= p->match) {
+        if (p->mode == PEER_SNAPSHOT || m->reject_hint <= p->match) {
             return; /* stale: answers a message sent before a later success */
         }
         raft_index next = m->reject_hint;
@@ -187,7 +201,9 @@ void raft__leader_heartbeat(struct raft *r)
             continue;
         }
         struct peer *p = &r->peers[i];
-        if (p->match < raft__last_index(r) && !p->progressed) {
+        if (p->mode == PEER_SNAPSHOT) {
+            p->snap_sent = p->snap_sent && p->progressed; /* resend a chunk that got no answer */
+        } else if (p->match < raft__last_index(r) && !p->progressed) {
             /* Nothing acknowledged for a whole interval: a message was lost,
              * or the follower restarted. Resend from what it has. */
             enter_probe(p, p->match + 1);
@@ -263,8 +279,9 @@ void raft__follower_on_append(struct raft *r, const struct raft_msg *m)
         raft__reject_append(r, m, raft__last_index(r) + 1);
         return;
     }
+    /* Entries at or below our snapshot are committed, so they match. */
     raft_term have = raft_log_term(&r->log, m->prev_index);
-    if (m->prev_index > 0 && have != m->prev_term) {
+    if (m->prev_index > r->log.offset && have != m->prev_term) {
         /* Hint: the first index of our conflicting term (never at or below
          * commit, which matches every leader's log). */
         raft_index hint = m->prev_index;
@@ -282,6 +299,9 @@ void raft__follower_on_append(struct raft *r, const struct raft_msg *m)
     }
     for (size_t i = 0; i < m->n_entries; i++) {
         const struct raft_entry *e = &m->entries[i];
+        if (e->index <= r->log.offset) {
+            continue; /* covered by our snapshot */
+        }
         if (e->index <= raft__last_index(r)) {
             if (raft_log_term(&r->log, e->index) == e->term) {
                 continue; /* already have it */

@@ -77,8 +77,15 @@ static uint64_t rec_random(struct raft_io *io)
 static void recorder_init(struct recorder *rec)
 {
     memset(rec, 0, sizeof *rec);
-    rec->io =
-        (struct raft_io){rec, rec_send, rec_persist, rec_append, rec_apply, rec_now, rec_random};
+    rec->io = (struct raft_io){
+        .data = rec,
+        .send = rec_send,
+        .persist = rec_persist,
+        .append = rec_append,
+        .apply = rec_apply,
+        .now_ms = rec_now,
+        .random = rec_random,
+    };
 }
 
 static struct raft *new_server(struct recorder *rec, size_t n_servers)
