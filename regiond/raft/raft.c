@@ -266,6 +266,7 @@ void raft__advance_commit(struct raft *r, raft_index commit)
 void raft__become_follower(struct raft *r, raft_term term, raft_id leader)
 {
     bool was_leader = r->state == RAFT_LEADER;
+    bool was_follower = r->state == RAFT_FOLLOWER;
     if (term > r->term) {
         raft__set_term(r, term, 0);
         r->verified = 0;
@@ -277,7 +278,14 @@ void raft__become_follower(struct raft *r, raft_term term, raft_id leader)
     if (leader) {
         r->leader_contact = raft__now(r);
     }
-    raft__reset_election_timer(r);
+    /* A follower's timer restarts only when it hears from a leader (or
+     * grants a vote, in election.c): a higher term alone, say from a
+     * candidate whose vote it refuses, must not hold back its own election
+     * (Raft Fig. 2), or a doomed candidate could keep the one server that
+     * can win from ever timing out. */
+    if (leader || !was_follower) {
+        raft__reset_election_timer(r);
+    }
     if (was_leader) {
         r->transferee = 0;
         raft__fail_pending(r, RAFT_ELEADERSHIPLOST);
