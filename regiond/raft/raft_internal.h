@@ -16,7 +16,7 @@
 
 #define OUTBOX_MAX 1024
 
-#define SNAPSHOT_CHUNK (256u * 1024u) /* bytes of snapshot per InstallSnapshot message */
+#define SNAPSHOT_CHUNK ((size_t)256 * 1024) /* bytes of snapshot per InstallSnapshot message */
 
 enum peer_mode
 {
