@@ -98,14 +98,15 @@ char *cv_strndup(const char *s, size_t n)
 }
 
 /* The counting allocator tracks live blocks by count only: realloc of a
- * live block neither adds nor removes one. */
+ * live block neither adds nor removes one. Counts are updated atomically,
+ * since worker threads (the store's writer) allocate too. */
 static void *counting_malloc(void *ctx, size_t size)
 {
     struct cv_mem_counter *c = ctx;
     void *p = malloc(size);
     if (p) {
-        c->live++;
-        c->total++;
+        __atomic_fetch_add(&c->live, 1, __ATOMIC_RELAXED);
+        __atomic_fetch_add(&c->total, 1, __ATOMIC_RELAXED);
     }
     return p;
 }
@@ -115,8 +116,8 @@ static void *counting_realloc(void *ctx, void *ptr, size_t size)
     struct cv_mem_counter *c = ctx;
     void *p = realloc(ptr, size);
     if (p && !ptr) {
-        c->live++;
-        c->total++;
+        __atomic_fetch_add(&c->live, 1, __ATOMIC_RELAXED);
+        __atomic_fetch_add(&c->total, 1, __ATOMIC_RELAXED);
     }
     return p;
 }
@@ -124,7 +125,7 @@ static void *counting_realloc(void *ctx, void *ptr, size_t size)
 static void counting_free(void *ctx, void *ptr)
 {
     struct cv_mem_counter *c = ctx;
-    c->live--;
+    __atomic_fetch_sub(&c->live, 1, __ATOMIC_RELAXED);
     free(ptr);
 }
 

@@ -37,7 +37,8 @@ void cv_free(void *ptr);
 char *cv_strdup(const char *s);
 char *cv_strndup(const char *s, size_t n);
 
-/* A counting allocator over libc, for tests and leak checks. */
+/* A counting allocator over libc, for tests and leak checks; safe to use
+ * from several threads (read the fields when they are quiet). */
 struct cv_mem_counter
 {
     size_t live;  /* allocations not yet freed */
