@@ -218,10 +218,14 @@ struct raft_io
                            uint64_t offset, const void *data, size_t len);
 
     /* The snapshot `meta`, written by snapshot_write, must now replace the
-     * state machine's state; and the durable log, whose entries it covers
-     * or contradicts, must be emptied to continue at meta->index + 1 (in
-     * order with the appends that follow). */
-    void (*snapshot_install)(struct raft_io *io, const struct raft_snapshot_meta *meta);
+     * state machine's state, and the durable log must drop what the
+     * snapshot covers, in order with the appends that follow: with
+     * keep_log, the entries up to meta->index (the log holds that entry,
+     * with meta->term, and the entries after it stay: they may be committed);
+     * without, every entry (the log contradicts the snapshot). Either way the
+     * log continues at meta->index + 1. */
+    void (*snapshot_install)(struct raft_io *io, const struct raft_snapshot_meta *meta,
+                             bool keep_log);
 };
 
 /* The durable state read back at start (what raft_io.persist and
@@ -331,7 +335,10 @@ int raft_read_index(struct raft *r, raft_read_cb cb, void *cb_data);
  * applied index, or not above the previous snapshot's. */
 int raft_snapshot_taken(struct raft *r, raft_index index, uint64_t size, raft_index trailing);
 
-/* The outstanding snapshot_write completed; status 0 or RAFT_EIO. */
+/* The outstanding snapshot_write completed; status 0 or RAFT_EIO. A
+ * completed snapshot whose index the state machine has already applied
+ * (AppendEntries overtook it) is not installed, but it is durable and so
+ * becomes the latest snapshot. */
 void raft_snapshot_written(struct raft *r, int status);
 
 /* The latest snapshot the instance knows (taken or installed), or NULL. */

@@ -130,9 +130,11 @@ void raft__on_snapshot_result(struct raft *r, const struct raft_msg *m)
     if (p->mode != PEER_SNAPSHOT || !same_snapshot(&m->snapshot, &p->snap)) {
         return; /* an answer about another snapshot */
     }
-    if (m->offset >= p->snap.size && m->match_index == p->snap.index) {
-        if (p->snap.index > p->match) {
-            p->match = p->snap.index;
+    if (m->offset >= p->snap.size) {
+        /* Done: the follower holds all the snapshot covers (match_index may
+         * be lower when part of it is not yet durable there). */
+        if (m->match_index > p->match) {
+            p->match = m->match_index;
         }
         p->progressed = true;
         p->mode = PEER_PROBE;
@@ -168,6 +170,13 @@ static void reply(struct raft *r, const struct raft_snapshot_meta *meta, uint64_
     raft__send_msg(r, &out);
 }
 
+/* We already hold everything the snapshot covers: tell the leader it is
+ * done, acknowledging only what is durable here. */
+static void hold_all(struct raft *r, const struct raft_snapshot_meta *meta)
+{
+    reply(r, meta, meta->size, meta->index < r->durable ? meta->index : r->durable);
+}
+
 void raft__on_snapshot(struct raft *r, const struct raft_msg *m)
 {
     if (m->term > r->term || r->state != RAFT_FOLLOWER || r->leader != m->from) {
@@ -177,14 +186,14 @@ void raft__on_snapshot(struct raft *r, const struct raft_msg *m)
     raft__reset_election_timer(r);
     const struct raft_snapshot_meta *meta = &m->snapshot;
 
+    if (r->recv_writing) {
+        return; /* one write at a time; the leader resends after a heartbeat interval */
+    }
     if (meta->index <= r->commit) {
-        reply(r, meta, meta->size, meta->index); /* we hold all it covers */
+        hold_all(r, meta);
         return;
     }
     if (r->receiving && same_snapshot(&r->recv, meta)) {
-        if (r->recv_writing) {
-            return; /* the leader resends after its heartbeat interval */
-        }
         if (m->offset != r->recv_offset) {
             reply(r, meta, r->recv_offset, 0); /* resume where we are */
             return;
@@ -205,15 +214,31 @@ void raft__on_snapshot(struct raft *r, const struct raft_msg *m)
     r->io->snapshot_write(r->io, meta, m->offset, m->data, m->len);
 }
 
+/* Replaces the state machine by the received snapshot. When the log holds
+ * the snapshot's last entry with its term, the entries after it are kept
+ * (Raft Fig. 13, step 6): they may be acknowledged, committed entries. */
 static void install(struct raft *r)
 {
     const struct raft_snapshot_meta *meta = &r->recv;
-    r->io->snapshot_install(r->io, meta);
-    raft_log_reset(&r->log, meta->index, meta->term);
-    r->dirty_from = meta->index + 1;
-    r->durable = meta->index;
-    r->verified = meta->index;
-    r->ack_owed = 0;
+    bool keep_log = raft_log_term(&r->log, meta->index) == meta->term;
+    r->io->snapshot_install(r->io, meta, keep_log);
+    if (keep_log) {
+        raft_log_compact(&r->log, meta->index);
+        if (r->verified < meta->index) {
+            r->verified = meta->index;
+        }
+    } else {
+        raft_log_reset(&r->log, meta->index, meta->term);
+        r->verified = meta->index;
+        r->ack_owed = 0;
+    }
+    /* Entries up to the snapshot need no writing any more: it holds them. */
+    if (r->dirty_from <= meta->index) {
+        r->dirty_from = meta->index + 1;
+    }
+    if (r->durable < meta->index) {
+        r->durable = meta->index;
+    }
     if (meta->index > r->commit) {
         r->commit = meta->index;
     }
@@ -221,7 +246,7 @@ static void install(struct raft *r)
     r->snapshot = *meta;
     r->has_snapshot = true;
     r->receiving = false;
-    raft__config_install(r, meta->servers, meta->n_servers, meta->index);
+    raft__config_from_log(r);
 }
 
 void raft_snapshot_written(struct raft *r, int status)
@@ -239,6 +264,18 @@ void raft_snapshot_written(struct raft *r, int status)
     if (r->recv_offset < meta.size) {
         if (r->state == RAFT_FOLLOWER && r->leader) {
             reply(r, &meta, r->recv_offset, 0);
+        }
+        return;
+    }
+    r->receiving = false;
+    if (meta.index <= r->applied) {
+        /* AppendEntries got us past it while it was written: installing would
+         * take the state machine back. It is durable, so it is still our
+         * latest snapshot. */
+        r->snapshot = meta;
+        r->has_snapshot = true;
+        if (r->state == RAFT_FOLLOWER && r->leader) {
+            hold_all(r, &meta);
         }
         return;
     }
