@@ -212,8 +212,10 @@ struct raft_io
     /* Starts writing a chunk of a snapshot received from the leader; chunks
      * come in order from offset 0 (which abandons any unfinished one) and
      * the chunk that reaches meta->size completes it: the snapshot is then
-     * durable and replaces the previous one. Completion is reported with
-     * raft_snapshot_written(). Data borrowed for the call. */
+     * durable and replaces the previous one if its index is higher (an older
+     * one completing after the server took a newer snapshot is dropped).
+     * Completion is reported with raft_snapshot_written(). Data borrowed for
+     * the call. */
     void (*snapshot_write)(struct raft_io *io, const struct raft_snapshot_meta *meta,
                            uint64_t offset, const void *data, size_t len);
 

@@ -270,10 +270,12 @@ void raft_snapshot_written(struct raft *r, int status)
     r->receiving = false;
     if (meta.index <= r->applied) {
         /* AppendEntries got us past it while it was written: installing would
-         * take the state machine back. It is durable, so it is still our
-         * latest snapshot. */
-        r->snapshot = meta;
-        r->has_snapshot = true;
+         * take the state machine back. Durable, it is our latest snapshot
+         * unless we took a newer one meanwhile (the adaptor keeps the newer). */
+        if (!r->has_snapshot || meta.index > r->snapshot.index) {
+            r->snapshot = meta;
+            r->has_snapshot = true;
+        }
         if (r->state == RAFT_FOLLOWER && r->leader) {
             hold_all(r, &meta);
         }
