@@ -231,6 +231,10 @@ static void install(struct raft *r)
         raft_log_reset(&r->log, meta->index, meta->term);
         r->verified = meta->index;
         r->ack_owed = 0;
+        /* The entries after the snapshot are gone: nothing past it is
+         * durable or waits to be written. */
+        r->dirty_from = meta->index + 1;
+        r->durable = meta->index;
     }
     /* Entries up to the snapshot need no writing any more: it holds them. */
     if (r->dirty_from <= meta->index) {
