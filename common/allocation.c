@@ -16,6 +16,7 @@
 #include <string.h>
 
 #include "common/mem.h"
+#include "common/model.h"
 #include "common/node.h"
 
 /* ---- field tables ---------------------------------------------------------- */
@@ -428,80 +429,54 @@ void cv_alloc_canonicalize(struct cv_allocation *a)
     }
 }
 
+static void model_canonicalize(void *obj)
+{
+    cv_alloc_canonicalize(obj);
+}
+
+static int model_validate(const void *obj, struct cv_errlist *errs)
+{
+    return cv_alloc_validate(obj, errs);
+}
+
+static const struct cv_model alloc_model = {&cv_allocation_schema, "an allocation", NULL,
+                                            model_canonicalize, model_validate};
+
 struct cv_allocation *cv_alloc_new(void)
 {
-    struct cv_allocation *a = cv_malloc(sizeof *a);
-    cv_init(&cv_allocation_schema, a);
-    cv_alloc_canonicalize(a);
-    return a;
+    return cv_model_new(&alloc_model);
 }
 
 int cv_alloc_decode(const struct cv_json *v, struct cv_allocation **out, struct cv_errlist *errs)
 {
-    *out = NULL;
-    if (v->type != CV_JSON_OBJECT) {
-        cv_errlist_addf(errs, "", "an allocation must be a JSON object, got %s",
-                        cv_json_type_name(v->type));
-        return CV_EVALIDATE;
-    }
-    struct cv_allocation *a = cv_malloc(sizeof *a);
-    cv_init(&cv_allocation_schema, a);
-    /* Validate even after a decoding error, so one answer lists everything. */
-    int rc = cv_decode(&cv_allocation_schema, v, a, "", errs);
-    cv_alloc_canonicalize(a);
-    if (cv_alloc_validate(a, errs) != 0) {
-        rc = CV_EVALIDATE;
-    }
-    if (rc != 0) {
-        cv_alloc_free(a);
-        return rc;
-    }
-    *out = a;
-    return 0;
+    void *obj = NULL;
+    int rc = cv_model_decode(&alloc_model, v, &obj, errs);
+    *out = obj;
+    return rc;
 }
 
 int cv_alloc_parse(const char *text, size_t len, struct cv_allocation **out,
                    struct cv_errlist *errs)
 {
-    struct cv_json_doc *doc = NULL;
-    struct cv_err err = {0};
-    *out = NULL;
-    int rc = cv_json_parse(text, len, NULL, &doc, &err);
-    if (rc != 0) {
-        cv_errlist_addf(errs, err.path, "%s", err.msg);
-        return rc;
-    }
-    rc = cv_alloc_decode(cv_json_doc_root(doc), out, errs);
-    cv_json_doc_free(doc);
+    void *obj = NULL;
+    int rc = cv_model_parse(&alloc_model, text, len, &obj, errs);
+    *out = obj;
     return rc;
 }
 
-void cv_alloc_encode(const struct cv_allocation *a, struct cv_jgen *g)
+void cv_alloc_encode(const struct cv_allocation *obj, struct cv_jgen *g)
 {
-    cv_encode(&cv_allocation_schema, a, g);
+    cv_encode(&cv_allocation_schema, obj, g);
 }
 
-char *cv_alloc_to_json(const struct cv_allocation *a, bool pretty)
+char *cv_alloc_to_json(const struct cv_allocation *obj, bool pretty)
 {
-    struct cv_jgen *g = cv_jgen_new(pretty);
-    cv_alloc_encode(a, g);
-    const char *text = NULL;
-    size_t len = 0;
-    char *copy = NULL;
-    /* Scores are finite and strings valid UTF-8 once decoded, so encoding
-     * cannot fail. */
-    if (cv_jgen_finish(g, &text, &len, NULL) == 0) {
-        copy = cv_strndup(text, len);
-    }
-    cv_jgen_free(g);
-    return copy;
+    return cv_model_to_json(&cv_allocation_schema, obj, pretty);
 }
 
-struct cv_allocation *cv_alloc_copy(const struct cv_allocation *a)
+struct cv_allocation *cv_alloc_copy(const struct cv_allocation *obj)
 {
-    struct cv_allocation *copy = cv_malloc(sizeof *copy);
-    cv_copy(&cv_allocation_schema, copy, a);
-    return copy;
+    return cv_model_copy(&cv_allocation_schema, obj);
 }
 
 bool cv_alloc_equal(const struct cv_allocation *a, const struct cv_allocation *b)
@@ -509,10 +484,7 @@ bool cv_alloc_equal(const struct cv_allocation *a, const struct cv_allocation *b
     return cv_equal(&cv_allocation_schema, a, b);
 }
 
-void cv_alloc_free(struct cv_allocation *a)
+void cv_alloc_free(struct cv_allocation *obj)
 {
-    if (a) {
-        cv_release(&cv_allocation_schema, a);
-        cv_free(a);
-    }
+    cv_model_free(&cv_allocation_schema, obj);
 }

@@ -14,6 +14,7 @@
 #include <string.h>
 
 #include "common/mem.h"
+#include "common/model.h"
 #include "common/node.h"
 
 /* ---- field tables ---------------------------------------------------------- */
@@ -164,79 +165,53 @@ void cv_eval_canonicalize(struct cv_evaluation *e)
     fill_string(&e->status, CV_EVAL_STATUS_PENDING);
 }
 
+static void model_canonicalize(void *obj)
+{
+    cv_eval_canonicalize(obj);
+}
+
+static int model_validate(const void *obj, struct cv_errlist *errs)
+{
+    return cv_eval_validate(obj, errs);
+}
+
+static const struct cv_model eval_model = {&cv_evaluation_schema, "an evaluation", NULL,
+                                           model_canonicalize, model_validate};
+
 struct cv_evaluation *cv_eval_new(void)
 {
-    struct cv_evaluation *e = cv_malloc(sizeof *e);
-    cv_init(&cv_evaluation_schema, e);
-    cv_eval_canonicalize(e);
-    return e;
+    return cv_model_new(&eval_model);
 }
 
 int cv_eval_decode(const struct cv_json *v, struct cv_evaluation **out, struct cv_errlist *errs)
 {
-    *out = NULL;
-    if (v->type != CV_JSON_OBJECT) {
-        cv_errlist_addf(errs, "", "an evaluation must be a JSON object, got %s",
-                        cv_json_type_name(v->type));
-        return CV_EVALIDATE;
-    }
-    struct cv_evaluation *e = cv_malloc(sizeof *e);
-    cv_init(&cv_evaluation_schema, e);
-    /* Validate even after a decoding error, so one answer lists everything. */
-    int rc = cv_decode(&cv_evaluation_schema, v, e, "", errs);
-    cv_eval_canonicalize(e);
-    if (cv_eval_validate(e, errs) != 0) {
-        rc = CV_EVALIDATE;
-    }
-    if (rc != 0) {
-        cv_eval_free(e);
-        return rc;
-    }
-    *out = e;
-    return 0;
+    void *obj = NULL;
+    int rc = cv_model_decode(&eval_model, v, &obj, errs);
+    *out = obj;
+    return rc;
 }
 
 int cv_eval_parse(const char *text, size_t len, struct cv_evaluation **out, struct cv_errlist *errs)
 {
-    struct cv_json_doc *doc = NULL;
-    struct cv_err err = {0};
-    *out = NULL;
-    int rc = cv_json_parse(text, len, NULL, &doc, &err);
-    if (rc != 0) {
-        cv_errlist_addf(errs, err.path, "%s", err.msg);
-        return rc;
-    }
-    rc = cv_eval_decode(cv_json_doc_root(doc), out, errs);
-    cv_json_doc_free(doc);
+    void *obj = NULL;
+    int rc = cv_model_parse(&eval_model, text, len, &obj, errs);
+    *out = obj;
     return rc;
 }
 
-void cv_eval_encode(const struct cv_evaluation *e, struct cv_jgen *g)
+void cv_eval_encode(const struct cv_evaluation *obj, struct cv_jgen *g)
 {
-    cv_encode(&cv_evaluation_schema, e, g);
+    cv_encode(&cv_evaluation_schema, obj, g);
 }
 
-char *cv_eval_to_json(const struct cv_evaluation *e, bool pretty)
+char *cv_eval_to_json(const struct cv_evaluation *obj, bool pretty)
 {
-    struct cv_jgen *g = cv_jgen_new(pretty);
-    cv_eval_encode(e, g);
-    const char *text = NULL;
-    size_t len = 0;
-    char *copy = NULL;
-    /* Scores are finite and strings valid UTF-8 once decoded, so encoding
-     * cannot fail. */
-    if (cv_jgen_finish(g, &text, &len, NULL) == 0) {
-        copy = cv_strndup(text, len);
-    }
-    cv_jgen_free(g);
-    return copy;
+    return cv_model_to_json(&cv_evaluation_schema, obj, pretty);
 }
 
-struct cv_evaluation *cv_eval_copy(const struct cv_evaluation *e)
+struct cv_evaluation *cv_eval_copy(const struct cv_evaluation *obj)
 {
-    struct cv_evaluation *copy = cv_malloc(sizeof *copy);
-    cv_copy(&cv_evaluation_schema, copy, e);
-    return copy;
+    return cv_model_copy(&cv_evaluation_schema, obj);
 }
 
 bool cv_eval_equal(const struct cv_evaluation *a, const struct cv_evaluation *b)
@@ -244,10 +219,7 @@ bool cv_eval_equal(const struct cv_evaluation *a, const struct cv_evaluation *b)
     return cv_equal(&cv_evaluation_schema, a, b);
 }
 
-void cv_eval_free(struct cv_evaluation *e)
+void cv_eval_free(struct cv_evaluation *obj)
 {
-    if (e) {
-        cv_release(&cv_evaluation_schema, e);
-        cv_free(e);
-    }
+    cv_model_free(&cv_evaluation_schema, obj);
 }

@@ -16,6 +16,7 @@
 #include "common/clock.h"
 #include "common/jsongen.h"
 #include "common/mem.h"
+#include "common/model.h"
 
 #define SECONDS(n) ((int64_t)(n)*CV_NSEC_PER_SEC)
 #define MINUTES(n) (SECONDS(n) * 60)
@@ -192,14 +193,6 @@ static void *new_from(const struct cv_schema *s, const void *copy_of)
     return obj;
 }
 
-static void free_struct(const struct cv_schema *s, void *obj)
-{
-    if (obj) {
-        cv_release(s, obj);
-        cv_free(obj);
-    }
-}
-
 static void canonicalize_resources(struct cv_resources *r)
 {
     if (r->cores == CV_UNSET) {
@@ -218,7 +211,7 @@ static void canonicalize_task(struct cv_task *t, const struct cv_task_group *g)
 
     if (t->lifecycle && !t->lifecycle->hook[0] && !t->lifecycle->sidecar) {
         /* an empty block is what Nomad's client sends for "no lifecycle" */
-        free_struct(&cv_task_lifecycle_schema, t->lifecycle);
+        cv_model_free(&cv_task_lifecycle_schema, t->lifecycle);
         t->lifecycle = NULL;
     }
     if (!t->resources) {
@@ -235,7 +228,7 @@ static void canonicalize_task(struct cv_task *t, const struct cv_task_group *g)
     struct cv_restart_policy *merged = new_from(restart_schema, g->restart_policy);
     if (t->restart_policy) {
         merge_restart(merged, t->restart_policy);
-        free_struct(restart_schema, t->restart_policy);
+        cv_model_free(restart_schema, t->restart_policy);
     }
     t->restart_policy = merged;
 
@@ -263,7 +256,7 @@ static void canonicalize_group(struct cv_task_group *g, const struct cv_job *job
         struct cv_update_strategy *merged = new_from(update_schema, job->update);
         if (g->update) {
             merge_update(merged, g->update);
-            free_struct(update_schema, g->update);
+            cv_model_free(update_schema, g->update);
         }
         g->update = merged;
     }
@@ -275,7 +268,7 @@ static void canonicalize_group(struct cv_task_group *g, const struct cv_job *job
         struct cv_reschedule_policy *merged = new_from(reschedule_schema, job->reschedule);
         if (g->reschedule_policy) {
             merge_reschedule(merged, g->reschedule_policy);
-            free_struct(reschedule_schema, g->reschedule_policy);
+            cv_model_free(reschedule_schema, g->reschedule_policy);
         }
         g->reschedule_policy = merged;
     }
@@ -290,7 +283,7 @@ static void canonicalize_group(struct cv_task_group *g, const struct cv_job *job
         struct cv_migrate_strategy *merged = new_from(migrate_schema, job->migrate);
         if (g->migrate) {
             merge_migrate(merged, g->migrate);
-            free_struct(migrate_schema, g->migrate);
+            cv_model_free(migrate_schema, g->migrate);
         }
         g->migrate = merged;
     }
@@ -305,7 +298,7 @@ static void canonicalize_group(struct cv_task_group *g, const struct cv_job *job
     fill_restart(restart, job);
     if (g->restart_policy) {
         merge_restart(restart, g->restart_policy);
-        free_struct(restart_schema, g->restart_policy);
+        cv_model_free(restart_schema, g->restart_policy);
     }
     g->restart_policy = restart;
 
@@ -360,32 +353,6 @@ void cv_job_canonicalize(struct cv_job *job)
 
 /* ---- decode / encode ------------------------------------------------------- */
 
-/* At most this many errors are listed for one job; a hostile document
- * could otherwise produce an answer larger than itself. */
-#define MAX_JOB_ERRORS 100
-
-/* A field that failed to decode keeps its default, which validation may
- * then reject too ("ID: is required" after "ID: must not contain a NUL
- * character"). Drops validation errors [decoded, len) whose path already
- * has a decoding error in [first, decoded). */
-static void drop_echoes(struct cv_errlist *errs, size_t first, size_t decoded)
-{
-    size_t kept = decoded;
-    for (size_t i = decoded; i < errs->len; i++) {
-        bool echo = false;
-        for (size_t j = first; j < decoded && !echo; j++) {
-            echo = strcmp(errs->items[i].path, errs->items[j].path) == 0;
-        }
-        if (echo) {
-            cv_free(errs->items[i].path);
-            cv_free(errs->items[i].msg);
-        } else {
-            errs->items[kept++] = errs->items[i];
-        }
-    }
-    errs->len = kept;
-}
-
 /* {"Job": {...}} is the shape of Nomad's register request and of job files
  * written by `nomad job run -output`; a bare job object is accepted too. */
 static const struct cv_json *unwrap(const struct cv_json *v)
@@ -399,75 +366,48 @@ static const struct cv_json *unwrap(const struct cv_json *v)
     return v;
 }
 
+static void model_canonicalize(void *obj)
+{
+    cv_job_canonicalize(obj);
+}
+
+static int model_validate(const void *obj, struct cv_errlist *errs)
+{
+    return cv_job_validate(obj, errs);
+}
+
+static const struct cv_model job_model = {&cv_job_schema, "a job", unwrap, model_canonicalize,
+                                          model_validate};
+
 int cv_job_decode(const struct cv_json *v, struct cv_job **out, struct cv_errlist *errs)
 {
-    *out = NULL;
-    if (v->type != CV_JSON_OBJECT) {
-        cv_errlist_addf(errs, "", "a job must be a JSON object, got %s",
-                        cv_json_type_name(v->type));
-        return CV_EVALIDATE;
-    }
-    struct cv_job *job = cv_malloc(sizeof *job);
-    cv_init(&cv_job_schema, job);
-    /* Validation runs even after a decoding error, so that one answer lists
-     * every problem; a field that failed to decode keeps its default. */
-    size_t first = errs->len;
-    int rc = cv_decode(&cv_job_schema, unwrap(v), job, "", errs);
-    size_t decoded = errs->len;
-    cv_job_canonicalize(job);
-    if (cv_job_validate(job, errs) != 0) {
-        rc = CV_EVALIDATE;
-    }
-    drop_echoes(errs, first, decoded);
-    cv_errlist_truncate(errs, MAX_JOB_ERRORS);
-    if (rc != 0) {
-        cv_job_free(job);
-        return rc;
-    }
-    *out = job;
-    return 0;
+    void *obj = NULL;
+    int rc = cv_model_decode(&job_model, v, &obj, errs);
+    *out = obj;
+    return rc;
 }
 
 int cv_job_parse(const char *text, size_t len, struct cv_job **out, struct cv_errlist *errs)
 {
-    struct cv_json_doc *doc = NULL;
-    struct cv_err err = {0};
-    *out = NULL;
-    int rc = cv_json_parse(text, len, NULL, &doc, &err);
-    if (rc != 0) {
-        cv_errlist_addf(errs, err.path, "%s", err.msg);
-        return rc;
-    }
-    rc = cv_job_decode(cv_json_doc_root(doc), out, errs);
-    cv_json_doc_free(doc);
+    void *obj = NULL;
+    int rc = cv_model_parse(&job_model, text, len, &obj, errs);
+    *out = obj;
     return rc;
 }
 
-void cv_job_encode(const struct cv_job *job, struct cv_jgen *g)
+void cv_job_encode(const struct cv_job *obj, struct cv_jgen *g)
 {
-    cv_encode(&cv_job_schema, job, g);
+    cv_encode(&cv_job_schema, obj, g);
 }
 
-char *cv_job_to_json(const struct cv_job *job, bool pretty)
+char *cv_job_to_json(const struct cv_job *obj, bool pretty)
 {
-    struct cv_jgen *g = cv_jgen_new(pretty);
-    cv_job_encode(job, g);
-    const char *text = NULL;
-    size_t len = 0;
-    char *copy = NULL;
-    /* A decoded job holds only valid UTF-8, so encoding cannot fail. */
-    if (cv_jgen_finish(g, &text, &len, NULL) == 0) {
-        copy = cv_strndup(text, len);
-    }
-    cv_jgen_free(g);
-    return copy;
+    return cv_model_to_json(&cv_job_schema, obj, pretty);
 }
 
-struct cv_job *cv_job_copy(const struct cv_job *job)
+struct cv_job *cv_job_copy(const struct cv_job *obj)
 {
-    struct cv_job *copy = cv_malloc(sizeof *copy);
-    cv_copy(&cv_job_schema, copy, job);
-    return copy;
+    return cv_model_copy(&cv_job_schema, obj);
 }
 
 bool cv_job_equal(const struct cv_job *a, const struct cv_job *b)
@@ -475,7 +415,7 @@ bool cv_job_equal(const struct cv_job *a, const struct cv_job *b)
     return cv_equal(&cv_job_schema, a, b);
 }
 
-void cv_job_free(struct cv_job *job)
+void cv_job_free(struct cv_job *obj)
 {
-    free_struct(&cv_job_schema, job);
+    cv_model_free(&cv_job_schema, obj);
 }

@@ -17,6 +17,7 @@
 
 #include "common/buf.h"
 #include "common/mem.h"
+#include "common/model.h"
 
 /* ---- field tables ---------------------------------------------------------- */
 
@@ -513,78 +514,53 @@ void cv_node_canonicalize(struct cv_node *node)
     fill_string(&node->node_pool, CV_NODE_POOL_DEFAULT);
 }
 
+static void model_canonicalize(void *obj)
+{
+    cv_node_canonicalize(obj);
+}
+
+static int model_validate(const void *obj, struct cv_errlist *errs)
+{
+    return cv_node_validate(obj, errs);
+}
+
+static const struct cv_model node_model = {&cv_node_schema, "a node", NULL, model_canonicalize,
+                                           model_validate};
+
 struct cv_node *cv_node_new(void)
 {
-    struct cv_node *node = cv_malloc(sizeof *node);
-    cv_init(&cv_node_schema, node);
-    cv_node_canonicalize(node);
-    return node;
+    return cv_model_new(&node_model);
 }
 
 int cv_node_decode(const struct cv_json *v, struct cv_node **out, struct cv_errlist *errs)
 {
-    *out = NULL;
-    if (v->type != CV_JSON_OBJECT) {
-        cv_errlist_addf(errs, "", "a node must be a JSON object, got %s",
-                        cv_json_type_name(v->type));
-        return CV_EVALIDATE;
-    }
-    struct cv_node *node = cv_malloc(sizeof *node);
-    cv_init(&cv_node_schema, node);
-    /* Validate even after a decoding error, so one answer lists everything. */
-    int rc = cv_decode(&cv_node_schema, v, node, "", errs);
-    cv_node_canonicalize(node);
-    if (cv_node_validate(node, errs) != 0) {
-        rc = CV_EVALIDATE;
-    }
-    if (rc != 0) {
-        cv_node_free(node);
-        return rc;
-    }
-    *out = node;
-    return 0;
+    void *obj = NULL;
+    int rc = cv_model_decode(&node_model, v, &obj, errs);
+    *out = obj;
+    return rc;
 }
 
 int cv_node_parse(const char *text, size_t len, struct cv_node **out, struct cv_errlist *errs)
 {
-    struct cv_json_doc *doc = NULL;
-    struct cv_err err = {0};
-    *out = NULL;
-    int rc = cv_json_parse(text, len, NULL, &doc, &err);
-    if (rc != 0) {
-        cv_errlist_addf(errs, err.path, "%s", err.msg);
-        return rc;
-    }
-    rc = cv_node_decode(cv_json_doc_root(doc), out, errs);
-    cv_json_doc_free(doc);
+    void *obj = NULL;
+    int rc = cv_model_parse(&node_model, text, len, &obj, errs);
+    *out = obj;
     return rc;
 }
 
-void cv_node_encode(const struct cv_node *node, struct cv_jgen *g)
+void cv_node_encode(const struct cv_node *obj, struct cv_jgen *g)
 {
-    cv_encode(&cv_node_schema, node, g);
+    cv_encode(&cv_node_schema, obj, g);
 }
 
-char *cv_node_to_json(const struct cv_node *node, bool pretty)
+char *cv_node_to_json(const struct cv_node *obj, bool pretty)
 {
-    struct cv_jgen *g = cv_jgen_new(pretty);
-    cv_node_encode(node, g);
-    const char *text = NULL;
-    size_t len = 0;
-    char *copy = NULL;
-    /* A decoded node holds only valid UTF-8, so encoding cannot fail. */
-    if (cv_jgen_finish(g, &text, &len, NULL) == 0) {
-        copy = cv_strndup(text, len);
-    }
-    cv_jgen_free(g);
-    return copy;
+    return cv_model_to_json(&cv_node_schema, obj, pretty);
 }
 
-struct cv_node *cv_node_copy(const struct cv_node *node)
+struct cv_node *cv_node_copy(const struct cv_node *obj)
 {
-    struct cv_node *copy = cv_malloc(sizeof *copy);
-    cv_copy(&cv_node_schema, copy, node);
-    return copy;
+    return cv_model_copy(&cv_node_schema, obj);
 }
 
 bool cv_node_equal(const struct cv_node *a, const struct cv_node *b)
@@ -592,10 +568,7 @@ bool cv_node_equal(const struct cv_node *a, const struct cv_node *b)
     return cv_equal(&cv_node_schema, a, b);
 }
 
-void cv_node_free(struct cv_node *node)
+void cv_node_free(struct cv_node *obj)
 {
-    if (node) {
-        cv_release(&cv_node_schema, node);
-        cv_free(node);
-    }
+    cv_model_free(&cv_node_schema, obj);
 }
