@@ -232,6 +232,7 @@ extern const struct cv_schema cv_task_group_schema;
 extern const struct cv_schema cv_task_schema;
 extern const struct cv_schema cv_constraint_schema;
 extern const struct cv_schema cv_resources_schema;
+extern const struct cv_schema cv_network_resource_schema;
 extern const struct cv_schema cv_restart_policy_schema;
 extern const struct cv_schema cv_reschedule_policy_schema;
 extern const struct cv_schema cv_update_strategy_schema;

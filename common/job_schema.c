@@ -154,7 +154,7 @@ static const struct cv_field network_fields[] = {
     F_UNSUPPORTED("DNS"),
     F_UNSUPPORTED("CNI"),
 };
-static const struct cv_schema network_schema =
+const struct cv_schema cv_network_resource_schema =
     CV_SCHEMA("NetworkResource", struct cv_network, NULL, network_fields);
 
 static const struct cv_field resources_fields[] = {
@@ -163,7 +163,7 @@ static const struct cv_field resources_fields[] = {
     F_INT("MemoryMB", struct cv_resources, memory_mb),
     F_INT("MemoryMaxMB", struct cv_resources, memory_max_mb),
     F_INT("DiskMB", struct cv_resources, disk_mb),
-    F_ARRAY("Networks", struct cv_resources, networks, &network_schema),
+    F_ARRAY("Networks", struct cv_resources, networks, &cv_network_resource_schema),
     F_UNSUPPORTED("Devices"),
     F_UNSUPPORTED("NUMA"),
     F_UNSUPPORTED("SecretsMB"),
@@ -288,7 +288,7 @@ static const struct cv_field task_group_fields[] = {
     F_STRUCT_PTR("EphemeralDisk", struct cv_task_group, ephemeral_disk, &cv_ephemeral_disk_schema),
     F_STRUCT_PTR("Update", struct cv_task_group, update, &cv_update_strategy_schema),
     F_STRUCT_PTR("Migrate", struct cv_task_group, migrate, &cv_migrate_strategy_schema),
-    F_ARRAY("Networks", struct cv_task_group, networks, &network_schema),
+    F_ARRAY("Networks", struct cv_task_group, networks, &cv_network_resource_schema),
     F_STRMAP("Meta", struct cv_task_group, meta),
     F_INT("ShutdownDelay", struct cv_task_group, shutdown_delay),
     F_UNSUPPORTED("MaxRunDuration"),

@@ -21,30 +21,6 @@
 
 /* ---- field tables ---------------------------------------------------------- */
 
-/* Same shape as job_schema.c's private NetworkResource table; the job keeps
- * its own copy until job_schema.c exports it. */
-static const struct cv_field port_fields[] = {
-    F_STRING("Label", struct cv_port, label), F_INT("Value", struct cv_port, value),
-    F_INT("To", struct cv_port, to),          F_STRING("HostNetwork", struct cv_port, host_network),
-    F_UNSUPPORTED("IgnoreCollision"),
-};
-static const struct cv_schema port_schema = CV_SCHEMA("Port", struct cv_port, NULL, port_fields);
-
-static const struct cv_field network_fields[] = {
-    F_STRING("Mode", struct cv_network, mode),
-    F_STRING("Device", struct cv_network, device),
-    F_STRING("CIDR", struct cv_network, cidr),
-    F_STRING("IP", struct cv_network, ip),
-    F_STRING("Hostname", struct cv_network, hostname),
-    F_INT("MBits", struct cv_network, mbits),
-    F_ARRAY("ReservedPorts", struct cv_network, reserved_ports, &port_schema),
-    F_ARRAY("DynamicPorts", struct cv_network, dynamic_ports, &port_schema),
-    F_UNSUPPORTED("DNS"),
-    F_UNSUPPORTED("CNI"),
-};
-const struct cv_schema cv_network_resource_schema =
-    CV_SCHEMA("NetworkResource", struct cv_network, NULL, network_fields);
-
 static const struct cv_field node_cpu_fields[] = {
     F_INT("CpuShares", struct cv_node_cpu, cpu_shares),
     F_INT_RANGE("TotalCpuCores", struct cv_node_cpu, total_cpu_cores, 0, UINT16_MAX),

@@ -143,9 +143,6 @@ struct cv_node
 };
 
 extern const struct cv_schema cv_node_schema;
-/* Nomad's NetworkResource (Mode, Device, CIDR, IP, ports...), shared by the
- * node's and the allocation's resources. */
-extern const struct cv_schema cv_network_resource_schema;
 
 /* Decodes, fills defaults and validates a node from parsed JSON. On success
  * returns 0 and *out is a new node (free with cv_node_free). On failure
