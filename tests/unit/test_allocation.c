@@ -6,7 +6,7 @@
  * errors carry exact paths and messages; the embedded job is checked too.
  *
  * JSON in this file is written with single quotes, turned into double
- * quotes by q(), so that it stays readable.
+ * quotes by cv_test_quotes(), so that it stays readable.
  */
 #include "testutil.h"
 
@@ -21,63 +21,34 @@
 #define NODE_ID  "f7476465-4d6e-c0de-26d0-e383c49be941"
 #define PREV_ID  "0b7d9e52-6c1a-4c3e-8d0e-9e2a1c4b5d66"
 
-static char *q(const char *s)
-{
-    char *out = cv_strdup(s);
-    for (char *p = out; *p; p++) {
-        if (*p == '\'') {
-            *p = '"';
-        }
-    }
-    return out;
-}
-
-static void print_errors(const struct cv_errlist *errs)
-{
-    char line[1024];
-    for (size_t i = 0; i < errs->len; i++) {
-        print_error("  %s\n", cv_errlist_format(errs, i, line, sizeof line));
-    }
-}
-
 static struct cv_allocation *parse_ok(const char *single_quoted)
 {
-    char *text = q(single_quoted);
+    char *text = cv_test_quotes(single_quoted);
     struct cv_errlist errs;
     cv_errlist_init(&errs);
-    struct cv_allocation *a = NULL;
-    int rc = cv_alloc_parse(text, strlen(text), &a, &errs);
+    struct cv_allocation *obj = NULL;
+    int rc = cv_alloc_parse(text, strlen(text), &obj, &errs);
     if (rc != 0) {
-        print_errors(&errs);
+        cv_test_print_errors(&errs);
     }
     cv_errlist_free(&errs);
     cv_free(text);
     assert_int_equal(rc, 0);
-    assert_non_null(a);
-    return a;
+    assert_non_null(obj);
+    return obj;
 }
 
 static void expect_errors(const char *single_quoted, const char *const *expected, size_t n)
 {
-    char *text = q(single_quoted);
+    char *text = cv_test_quotes(single_quoted);
     struct cv_errlist errs;
     cv_errlist_init(&errs);
-    struct cv_allocation *a = NULL;
-    int rc = cv_alloc_parse(text, strlen(text), &a, &errs);
+    struct cv_allocation *obj = NULL;
+    int rc = cv_alloc_parse(text, strlen(text), &obj, &errs);
     cv_free(text);
-    if (errs.len != n) {
-        print_errors(&errs);
-    }
-    char line[1024];
-    bool same = rc == CV_EVALIDATE && !a && errs.len == n;
-    for (size_t i = 0; same && i < n; i++) {
-        same = strcmp(cv_errlist_format(&errs, i, line, sizeof line), expected[i]) == 0;
-        if (!same) {
-            print_error("error %zu: \"%s\" != \"%s\"\n", i, line, expected[i]);
-        }
-    }
+    bool same = cv_test_errors_are(rc, &errs, expected, n) && !obj;
     cv_errlist_free(&errs);
-    cv_alloc_free(a);
+    cv_alloc_free(obj);
     assert_true(same);
 }
 
@@ -258,7 +229,7 @@ static void test_round_trip(void **state)
     struct cv_allocation *again = NULL;
     int rc = cv_alloc_parse(first, strlen(first), &again, &errs);
     if (rc != 0) {
-        print_errors(&errs);
+        cv_test_print_errors(&errs);
     }
     cv_errlist_free(&errs);
     assert_int_equal(rc, 0);

@@ -6,7 +6,7 @@
  * errors carry exact paths and messages.
  *
  * JSON in this file is written with single quotes, turned into double
- * quotes by q(), so that it stays readable.
+ * quotes by cv_test_quotes(), so that it stays readable.
  */
 #include "testutil.h"
 
@@ -20,63 +20,34 @@
 #define BLOCKED_ID "3e5d2c1b-0a9f-4e8d-b7c6-a5b4c3d2e1f0"
 #define NODE_ID    "f7476465-4d6e-c0de-26d0-e383c49be941"
 
-static char *q(const char *s)
-{
-    char *out = cv_strdup(s);
-    for (char *p = out; *p; p++) {
-        if (*p == '\'') {
-            *p = '"';
-        }
-    }
-    return out;
-}
-
-static void print_errors(const struct cv_errlist *errs)
-{
-    char line[1024];
-    for (size_t i = 0; i < errs->len; i++) {
-        print_error("  %s\n", cv_errlist_format(errs, i, line, sizeof line));
-    }
-}
-
 static struct cv_evaluation *parse_ok(const char *single_quoted)
 {
-    char *text = q(single_quoted);
+    char *text = cv_test_quotes(single_quoted);
     struct cv_errlist errs;
     cv_errlist_init(&errs);
-    struct cv_evaluation *e = NULL;
-    int rc = cv_eval_parse(text, strlen(text), &e, &errs);
+    struct cv_evaluation *obj = NULL;
+    int rc = cv_eval_parse(text, strlen(text), &obj, &errs);
     if (rc != 0) {
-        print_errors(&errs);
+        cv_test_print_errors(&errs);
     }
     cv_errlist_free(&errs);
     cv_free(text);
     assert_int_equal(rc, 0);
-    assert_non_null(e);
-    return e;
+    assert_non_null(obj);
+    return obj;
 }
 
 static void expect_errors(const char *single_quoted, const char *const *expected, size_t n)
 {
-    char *text = q(single_quoted);
+    char *text = cv_test_quotes(single_quoted);
     struct cv_errlist errs;
     cv_errlist_init(&errs);
-    struct cv_evaluation *e = NULL;
-    int rc = cv_eval_parse(text, strlen(text), &e, &errs);
+    struct cv_evaluation *obj = NULL;
+    int rc = cv_eval_parse(text, strlen(text), &obj, &errs);
     cv_free(text);
-    if (errs.len != n) {
-        print_errors(&errs);
-    }
-    char line[1024];
-    bool same = rc == CV_EVALIDATE && !e && errs.len == n;
-    for (size_t i = 0; same && i < n; i++) {
-        same = strcmp(cv_errlist_format(&errs, i, line, sizeof line), expected[i]) == 0;
-        if (!same) {
-            print_error("error %zu: \"%s\" != \"%s\"\n", i, line, expected[i]);
-        }
-    }
+    bool same = cv_test_errors_are(rc, &errs, expected, n) && !obj;
     cv_errlist_free(&errs);
-    cv_eval_free(e);
+    cv_eval_free(obj);
     assert_true(same);
 }
 
@@ -180,7 +151,7 @@ static void test_round_trip(void **state)
     struct cv_evaluation *again = NULL;
     int rc = cv_eval_parse(first, strlen(first), &again, &errs);
     if (rc != 0) {
-        print_errors(&errs);
+        cv_test_print_errors(&errs);
     }
     cv_errlist_free(&errs);
     assert_int_equal(rc, 0);

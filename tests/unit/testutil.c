@@ -6,7 +6,9 @@
 #include <inttypes.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
 
+#include "common/err.h"
 #include "common/mem.h"
 
 static struct cv_mem_counter counter;
@@ -69,4 +71,41 @@ char *cv_test_read_file(const char *relative_path, size_t *len)
         *len = got;
     }
     return data;
+}
+
+char *cv_test_quotes(const char *single_quoted)
+{
+    char *out = cv_strdup(single_quoted);
+    for (char *p = out; *p; p++) {
+        if (*p == '\'') {
+            *p = '"';
+        }
+    }
+    return out;
+}
+
+void cv_test_print_errors(const struct cv_errlist *errs)
+{
+    char line[1024];
+    for (size_t i = 0; i < errs->len; i++) {
+        print_error("  %s\n", cv_errlist_format(errs, i, line, sizeof line));
+    }
+}
+
+bool cv_test_errors_are(int rc, const struct cv_errlist *errs, const char *const *expected,
+                        size_t n)
+{
+    char line[1024];
+    bool same = rc == CV_EVALIDATE && errs->len == n;
+    for (size_t i = 0; same && i < n; i++) {
+        same = strcmp(cv_errlist_format(errs, i, line, sizeof line), expected[i]) == 0;
+        if (!same) {
+            print_error("error %zu: \"%s\" != \"%s\"\n", i, line, expected[i]);
+        }
+    }
+    if (!same) {
+        print_error("rc %d, %zu errors (expected %zu):\n", rc, errs->len, n);
+        cv_test_print_errors(errs);
+    }
+    return same;
 }

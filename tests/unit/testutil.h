@@ -11,6 +11,7 @@
 
 #include <setjmp.h>
 #include <stdarg.h>
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -29,6 +30,18 @@ void cv_assert_u64_eq(uint64_t actual, uint64_t expected, const char *expr, cons
 
 #define assert_i64_equal(a, b) cv_assert_i64_eq((a), (b), #a, __FILE__, __LINE__)
 #define assert_u64_equal(a, b) cv_assert_u64_eq((a), (b), #a, __FILE__, __LINE__)
+
+struct cv_errlist;
+
+/* Returns a new copy of s with every ' turned into ", so JSON in tests can
+ * be written without escapes. Free with cv_free. */
+char *cv_test_quotes(const char *single_quoted);
+/* Prints every error of the list, one per line, for a failing test. */
+void cv_test_print_errors(const struct cv_errlist *errs);
+/* True when rc is CV_EVALIDATE and errs holds exactly expected[0..n) as
+ * formatted "path: msg" lines; prints the difference otherwise. */
+bool cv_test_errors_are(int rc, const struct cv_errlist *errs, const char *const *expected,
+                        size_t n);
 
 /* Reads a file under the tests/ folder (CARAVAN_TEST_DATA) into a new
  * NUL-terminated buffer; fails the test when it cannot. */
