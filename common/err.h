@@ -30,7 +30,8 @@
     X(CV_ENOTLEADER, 10, "not the leader", 503)  \
     X(CV_ESHUTDOWN, 11, "shutting down", 503)    \
     X(CV_EUNAVAILABLE, 12, "unavailable", 503)   \
-    X(CV_EINTERNAL, 13, "internal error", 500)
+    X(CV_EINTERNAL, 13, "internal error", 500)   \
+    X(CV_ECONFLICT, 14, "conflict", 409)
 
 enum cv_error_code
 {

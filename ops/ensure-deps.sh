@@ -8,6 +8,7 @@ CARAVAN_PACKAGES=(
     build-essential cmake pkg-config
     libevent-dev libyajl-dev libssl-dev libpq-dev libhiredis-dev libcmocka-dev
     clang clang-format libclang-rt-14-dev
+    postgresql-15 # initdb/pg_ctl for the servers the tests start (tests/pg)
 )
 
 missing=()

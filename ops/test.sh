@@ -18,7 +18,8 @@ ops/ensure-deps.sh
 build=build/test
 jobs=${CARAVAN_TEST_JOBS:-$(nproc)}
 echo "== configure and build ($build, ASan+UBSan, -Werror)"
-cmake -S . -B "$build" -DCMAKE_BUILD_TYPE=Debug -DCARAVAN_WERROR=ON -DCARAVAN_SANITIZE=ON >/dev/null
+cmake -S . -B "$build" -DCMAKE_BUILD_TYPE=Debug -DCARAVAN_WERROR=ON -DCARAVAN_SANITIZE=ON \
+    -DCARAVAN_REQUIRE_PG=ON >/dev/null
 cmake --build "$build" -j"$jobs"
 
 echo "== format check (clang-format)"

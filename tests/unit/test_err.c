@@ -30,6 +30,7 @@ static const struct code_row expected_codes[] = {
     {CV_ESHUTDOWN, "shutting down", 503},
     {CV_EUNAVAILABLE, "unavailable", 503},
     {CV_EINTERNAL, "internal error", 500},
+    {CV_ECONFLICT, "conflict", 409},
 };
 
 static void test_strerror_and_http_status(void **state)

@@ -16,11 +16,18 @@
 #include <string.h>
 
 #include <cmocka.h>
+#ifdef CARAVAN_TEST_PG
+#include <libpq-fe.h>
+#endif
 
 #include "regiond/store/store.h"
 #include "regiond/store/store_embedded.h"
 #include "regiond/store/store_fs_sim.h"
 #include "regiond/store/store_mem.h"
+#include "regiond/store/store_pg.h"
+#ifdef CARAVAN_TEST_PG
+#include "pg_server.h"
+#endif
 #include "store_testutil.h"
 #include "testutil.h"
 
@@ -115,6 +122,38 @@ static void sim_fini(struct fixture *fx)
 
 static const struct adaptor emb_sim = {"embedded-simfs", sim_init, emb_open, sim_fail_sync,
                                        sim_fini};
+
+#ifdef CARAVAN_TEST_PG
+/* The postgres adaptor: a schema per test in the server main() started. */
+static const char *pg_conninfo;
+static unsigned pg_schema_seq;
+
+static void pg_init(struct fixture *fx)
+{
+    snprintf(fx->dir, sizeof fx->dir, "conformance_%u", ++pg_schema_seq);
+}
+
+static int pg_open(struct fixture *fx, struct store **s, struct store_state *st, struct cv_err *err)
+{
+    struct store_pg_config cfg = {.conninfo = pg_conninfo, .schema = fx->dir};
+    return store_pg_open(&cfg, s, st, err);
+}
+
+static void pg_fini(struct fixture *fx)
+{
+    PGconn *conn = PQconnectdb(pg_conninfo);
+    char sql[600];
+    snprintf(sql, sizeof sql, "SET client_min_messages = warning; DROP SCHEMA %s CASCADE", fx->dir);
+    PGresult *res = PQexec(conn, sql);
+    if (PQresultStatus(res) != PGRES_COMMAND_OK) {
+        print_error("dropping %s: %s\n", fx->dir, PQerrorMessage(conn));
+    }
+    PQclear(res);
+    PQfinish(conn);
+}
+
+static const struct adaptor pg = {"postgres", pg_init, pg_open, NULL, pg_fini};
+#endif
 
 /* ---- fixture ------------------------------------------------------------------ */
 
@@ -597,9 +636,21 @@ int main(void)
 #define ENTRY_mem_manual(fn)   ENTRY(fn, mem_manual)
 #define ENTRY_emb_posix(fn)    ENTRY(fn, emb_posix)
 #define ENTRY_emb_sim(fn)      ENTRY(fn, emb_sim)
+#define ENTRY_pg(fn)           ENTRY(fn, pg)
     TEST_FOR(mem_threaded)
     TEST_FOR(mem_manual)
     TEST_FOR(emb_posix)
     TEST_FOR(emb_sim)
+#ifdef CARAVAN_TEST_PG
+    struct pg_server server;
+    struct cv_err err = {0};
+    if (pg_server_start(&server, NULL, &err) != 0) {
+        fprintf(stderr, "cannot start PostgreSQL for the postgres adaptor: %s\n", err.msg);
+        return failed + 1;
+    }
+    pg_conninfo = server.conninfo;
+    TEST_FOR(pg)
+    pg_server_destroy(&server);
+#endif
     return failed;
 }
