@@ -206,7 +206,8 @@ void raft__on_snapshot(struct raft *r, const struct raft_msg *m)
         r->recv = *meta;
         r->recv_offset = 0;
     }
-    if (m->offset + m->len > meta->size || !r->io->snapshot_write) {
+    /* Written so that an offset near UINT64_MAX cannot wrap the sum. */
+    if (m->offset > meta->size || m->len > meta->size - m->offset || !r->io->snapshot_write) {
         return; /* a chunk past the end: corrupt */
     }
     r->recv_writing = true;

@@ -27,6 +27,8 @@ struct recorder
     raft_index append_last;
     raft_index applied[64];
     size_t n_applied;
+    size_t snapshot_writes;
+    uint64_t snapshot_write_len;
 };
 
 static void rec_send(struct raft_io *io, const struct raft_msg *m)
@@ -63,6 +65,17 @@ static void rec_apply(struct raft_io *io, const struct raft_entry *entry)
     }
 }
 
+static void rec_snapshot_write(struct raft_io *io, const struct raft_snapshot_meta *meta,
+                               uint64_t offset, const void *data, size_t len)
+{
+    (void)meta;
+    (void)offset;
+    (void)data;
+    struct recorder *rec = io->data;
+    rec->snapshot_writes++;
+    rec->snapshot_write_len = len;
+}
+
 static uint64_t rec_now(struct raft_io *io)
 {
     return ((struct recorder *)io->data)->now;
@@ -85,6 +98,7 @@ static void recorder_init(struct recorder *rec)
         .apply = rec_apply,
         .now_ms = rec_now,
         .random = rec_random,
+        .snapshot_write = rec_snapshot_write,
     };
 }
 
@@ -251,6 +265,43 @@ static void test_ack_only_durable_entries(void **state)
     raft_free(r);
 }
 
+/* A chunk whose offset + length wraps around 2^64 must be refused, not
+ * written: the length is what a transport decoded from a peer. */
+static void test_snapshot_chunk_length_cannot_wrap(void **state)
+{
+    (void)state;
+    struct recorder rec;
+    recorder_init(&rec);
+    struct raft *r = new_server(&rec, 3);
+    static const char data[16];
+    struct raft_msg chunk = {.type = RAFT_MSG_SNAPSHOT,
+                             .from = 2,
+                             .to = 1,
+                             .term = 1,
+                             .snapshot = {.index = 10, .term = 1, .size = 100, .n_servers = 3},
+                             .offset = 0,
+                             .data = data,
+                             .len = 10};
+    for (size_t i = 0; i < 3; i++) {
+        chunk.snapshot.servers[i] = (struct raft_server){.id = i + 1, .voter = true};
+    }
+    raft_recv(r, &chunk);
+    raft_persisted(r, 0);
+    assert_int_equal(rec.snapshot_writes, 1);
+    raft_snapshot_written(r, 0);
+    /* The next chunk starts at 10; a length of 2^64 - 5 wraps 10 + len to 4. */
+    chunk.offset = 10;
+    chunk.len = SIZE_MAX - 4;
+    raft_recv(r, &chunk);
+    assert_int_equal(rec.snapshot_writes, 1);
+    /* A sound next chunk is still taken. */
+    chunk.len = 10;
+    raft_recv(r, &chunk);
+    assert_int_equal(rec.snapshot_writes, 2);
+    assert_u64_equal(rec.snapshot_write_len, 10);
+    raft_free(r);
+}
+
 static void test_single_server_commits_alone(void **state)
 {
     (void)state;
@@ -332,7 +383,7 @@ int main(void)
         CV_TEST(test_bad_configurations),          CV_TEST(test_follower_refuses_work),
         CV_TEST(test_votes_wait_for_durable_term), CV_TEST(test_ack_only_durable_entries),
         CV_TEST(test_single_server_commits_alone), CV_TEST(test_disk_error_is_fail_stop),
-        CV_TEST(test_shutdown_fails_pending),
+        CV_TEST(test_shutdown_fails_pending),      CV_TEST(test_snapshot_chunk_length_cannot_wrap),
     };
     return cmocka_run_group_tests_name("raft_api", tests, NULL, NULL);
 }
