@@ -5,7 +5,7 @@
 #      and -Werror (build/test),
 #   3. checks formatting with clang-format,
 #   4. runs the whole ctest suite,
-#   5. fuzzes the job decoder for a bounded time (ops/fuzz.sh).
+#   5. fuzzes every libFuzzer target for a bounded time in all (ops/fuzz.sh).
 # Exits non-zero on the first failure.
 #
 # Environment: CARAVAN_FUZZ_SECONDS (default 60; 0 skips fuzzing),
@@ -32,7 +32,7 @@ export UBSAN_OPTIONS=${UBSAN_OPTIONS:-print_stacktrace=1:halt_on_error=1}
 
 fuzz_seconds=${CARAVAN_FUZZ_SECONDS:-60}
 if [ "$fuzz_seconds" -gt 0 ]; then
-    echo "== fuzzing the job decoder for ${fuzz_seconds}s"
+    echo "== fuzzing (every target, ${fuzz_seconds}s in all)"
     ops/fuzz.sh "$fuzz_seconds"
 fi
 echo "== all tests passed"
