@@ -8,4 +8,4 @@ ops/ensure-deps.sh
 build=build/release
 cmake -S . -B "$build" -DCMAKE_BUILD_TYPE=RelWithDebInfo >/dev/null
 cmake --build "$build" -j"$(nproc)"
-echo "ops: built $build/cli/caravan"
+echo "ops: built $build/regiond/regiond and $build/cli/caravan"
