@@ -482,8 +482,11 @@ static int queue_frame(struct rpc_pool *pool, const char *addr, struct rpc_frame
     if (rc != 0) {
         return rc;
     }
-    assert(peer);
-    size_t queued = evbuffer_get_length(bufferevent_get_output(peer->bev));
+    if (!peer || !peer->bev) {
+        return cv_err_setf(err, CV_EINTERNAL, "no connection to %s", addr);
+    }
+    struct evbuffer *output = bufferevent_get_output(peer->bev);
+    size_t queued = output ? evbuffer_get_length(output) : 0;
     if (queued > pool->opts.high_water) {
         if (f->kind == RPC_FRAME_MESSAGE) {
             pool->stats.drops++;

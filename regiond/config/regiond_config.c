@@ -201,7 +201,7 @@ static const struct field *field_by_path(const char *path)
         size_t len = dot ? (size_t)(dot - path) : strlen(path);
         const struct field *f = table_find(table, path, len);
         assert(f != NULL); /* paths come from the flag table */
-        if (!dot) {
+        if (!f || !dot) {
             return f;
         }
         table = f->sub;
@@ -1243,7 +1243,7 @@ static int mkdir_parents(const char *dir, char *failed, size_t failed_size)
     char buf[PATH_MAX_LEN + 1];
     size_t n = strlen(dir);
     if (n > PATH_MAX_LEN) {
-        snprintf(failed, failed_size, "%s", dir);
+        snprintf(failed, failed_size, "%.*s...", (int)(failed_size > 4 ? failed_size - 4 : 0), dir);
         return ENAMETOOLONG;
     }
     memcpy(buf, dir, n + 1);
