@@ -938,6 +938,22 @@ static void test_error_flags(void **state)
 
 /* ---- ports ---------------------------------------------------------------------- */
 
+/* A port the kernel calls free now on 127.0.0.1 (another than `busy`). */
+static uint16_t free_port(int type)
+{
+    int fd = socket(AF_INET, type, 0);
+    assert_true(fd >= 0);
+    struct sockaddr_in sin;
+    memset(&sin, 0, sizeof sin);
+    sin.sin_family = AF_INET;
+    sin.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    assert_i64_equal(bind(fd, (struct sockaddr *)&sin, sizeof sin), 0);
+    socklen_t len = sizeof sin;
+    assert_i64_equal(getsockname(fd, (struct sockaddr *)&sin, &len), 0);
+    close(fd);
+    return ntohs(sin.sin_port);
+}
+
 static void test_check_ports(void **state)
 {
     struct fixture *fx = *state;
@@ -957,6 +973,9 @@ static void test_check_ports(void **state)
     cv_free(c->bind_addr);
     c->bind_addr = cv_strdup("127.0.0.1");
     c->ports.rpc = busy;
+    /* The other ports: free ones, not the defaults a running server may hold. */
+    c->ports.http = free_port(SOCK_STREAM);
+    c->ports.serf = free_port(SOCK_DGRAM);
     int rc = rcfg_check_ports(c, &fx->err);
     char want[128];
     snprintf(want, sizeof want, "TCP 127.0.0.1:%u is already in use", busy);
