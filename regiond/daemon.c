@@ -12,9 +12,11 @@
 #include <event2/event.h>
 
 #include "common/buf.h"
+#include "common/clock.h"
 #include "common/log.h"
 #include "common/mem.h"
 #include "common/rpc.h"
+#include "regiond/duties.h"
 #include "regiond/http.h"
 #include "regiond/http_fwd.h"
 #include "regiond/server.h"
@@ -24,6 +26,7 @@ struct daemon
     struct event_base *base;
     const struct rcfg *cfg;
     struct srv *srv;
+    struct duties *duties;
     struct http_server *http;
     char rpc_addr[RPC_ADDR_MAX];
 
@@ -247,6 +250,18 @@ int daemon_start(struct event_base *base, const struct rcfg *cfg, struct daemon 
         cv_free(d);
         return rc;
     }
+    struct duties_config dc;
+    duties_config_default(&dc);
+    dc.heartbeat.min_ttl_ns = (uint64_t)cfg->heartbeat.min_ttl_s * CV_NSEC_PER_SEC;
+    dc.heartbeat.max_per_second = cfg->heartbeat.max_per_second;
+    dc.heartbeat.grace_ns = (uint64_t)cfg->heartbeat.grace_s * CV_NSEC_PER_SEC;
+    dc.heartbeat.failover_ttl_ns = (uint64_t)cfg->heartbeat.failover_ttl_s * CV_NSEC_PER_SEC;
+    rc = duties_new(base, d->srv, &dc, &d->duties, err);
+    if (rc != 0) {
+        srv_free(d->srv);
+        cv_free(d);
+        return rc;
+    }
     struct srv_peer self;
     srv_peers(d->srv, &self, 1);
     snprintf(d->rpc_addr, sizeof d->rpc_addr, "%s", self.addr);
@@ -274,6 +289,7 @@ int daemon_start(struct event_base *base, const struct rcfg *cfg, struct daemon 
     d->http = http_server_new(base, &backend, &ho, err);
     cv_free(agent_config);
     if (!d->http) {
+        duties_free(d->duties);
         srv_free(d->srv);
         cv_free(d);
         return err && err->code ? err->code : CV_EUNAVAILABLE;
@@ -343,6 +359,7 @@ void daemon_free(struct daemon *d)
         event_free(d->shutdown_ev);
     }
     http_server_free(d->http);
+    duties_free(d->duties);
     srv_free(d->srv);
     cv_free(d);
 }

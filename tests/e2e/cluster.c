@@ -32,22 +32,45 @@ static void sleep_ms(int ms)
     nanosleep(&ts, NULL);
 }
 
-/* A port the kernel considers free now (it may be taken again before the
- * server binds it; the tests tolerate that by failing loudly). */
-static int free_port(int type)
+static bool can_bind(int type, int port)
 {
     int fd = socket(AF_INET, type, 0);
-    struct sockaddr_in a = {.sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
-    socklen_t len = sizeof a;
-    int port = -1;
-    if (fd >= 0 && bind(fd, (struct sockaddr *)&a, sizeof a) == 0 &&
-        getsockname(fd, (struct sockaddr *)&a, &len) == 0) {
-        port = ntohs(a.sin_port);
+    if (fd < 0) {
+        return false;
     }
-    if (fd >= 0) {
-        close(fd);
+    int one = 1;
+    setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
+    struct sockaddr_in a = {.sin_family = AF_INET,
+                            .sin_port = htons((uint16_t)port),
+                            .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
+    bool ok = bind(fd, (struct sockaddr *)&a, sizeof a) == 0;
+    close(fd);
+    return ok;
+}
+
+/* A port free now for both TCP and UDP, below Linux's ephemeral range
+ * (32768-60999) so that no outgoing connection of the servers themselves
+ * can take it before the server binds it. Ports already handed out in this
+ * cluster are skipped. */
+static int free_port(const struct e2e_cluster *c)
+{
+    static unsigned seed;
+    if (seed == 0) {
+        seed = (unsigned)getpid() ^ (unsigned)e2e_now_ms();
     }
-    return port;
+    for (int tries = 0; tries < 200; tries++) {
+        seed = seed * 1103515245u + 12345u;
+        int port = 20000 + (int)((seed >> 8) % 12000);
+        bool taken = false;
+        for (size_t i = 0; i < E2E_MAX_SERVERS; i++) {
+            const struct e2e_server *s = &c->servers[i];
+            taken |= s->http_port == port || s->rpc_port == port || s->serf_port == port;
+        }
+        if (!taken && can_bind(SOCK_STREAM, port) && can_bind(SOCK_DGRAM, port)) {
+            return port;
+        }
+    }
+    return -1;
 }
 
 int e2e_cluster_init(struct e2e_cluster *c, size_t n)
@@ -69,9 +92,9 @@ int e2e_cluster_init(struct e2e_cluster *c, size_t n)
     for (size_t i = 0; i < n; i++) {
         struct e2e_server *s = &c->servers[i];
         s->id = (unsigned)i + 1;
-        s->http_port = free_port(SOCK_STREAM);
-        s->rpc_port = free_port(SOCK_STREAM);
-        s->serf_port = free_port(SOCK_DGRAM);
+        s->http_port = free_port(c);
+        s->rpc_port = free_port(c);
+        s->serf_port = free_port(c);
         snprintf(s->data_dir, sizeof s->data_dir, "%s/data-%u", c->dir, s->id);
         snprintf(s->log_path, sizeof s->log_path, "%s/regiond-%u.log", c->dir, s->id);
         if (s->http_port < 0 || s->rpc_port < 0 || s->serf_port < 0) {
