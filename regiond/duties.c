@@ -46,6 +46,7 @@ struct duties
     struct event *tick_ev;
     bool active;
     uint64_t evals_seen; /* evaluations with ModifyIndex <= this were fed */
+    uint64_t nodes_seen; /* nodes with ModifyIndex <= this were looked at */
 };
 
 static uint64_t now_ns(void)
@@ -248,6 +249,29 @@ static void feed(struct duties *d, struct state_snap *snap, const char *status, 
     }
 }
 
+/* Nodes that became ready and eligible (registered, back up, made
+ * eligible) since the last look are new capacity: blocked evaluations of
+ * their class, or tied to them, are queued again. */
+static void unblock_for_nodes(struct duties *d, struct state_snap *snap, uint64_t now)
+{
+    uint64_t index = state_table_index(snap, STATE_NODES);
+    if (index <= d->nodes_seen) {
+        return;
+    }
+    struct state_iter it;
+    state_iter_nodes(snap, NULL, &it);
+    for (const struct cv_node *node; (node = state_iter_next(&it));) {
+        if (node->modify_index <= d->nodes_seen ||
+            strcmp(node->status, CV_NODE_STATUS_READY) != 0 ||
+            strcmp(node->scheduling_eligibility, "eligible") != 0) {
+            continue;
+        }
+        broker_unblock_node(d->broker, node->id, now);
+        broker_unblock_class(d->broker, node->computed_class, node->modify_index, now);
+    }
+    d->nodes_seen = index;
+}
+
 static void feed_broker(struct duties *d, uint64_t now)
 {
     struct state_snap *snap = state_snapshot(srv_state(d->srv));
@@ -257,6 +281,7 @@ static void feed_broker(struct duties *d, uint64_t now)
         feed(d, snap, CV_EVAL_STATUS_BLOCKED, now);
         d->evals_seen = index;
     }
+    unblock_for_nodes(d, snap, now);
     state_snapshot_release(snap);
 }
 
@@ -273,6 +298,7 @@ static void establish(struct duties *d, uint64_t now)
 {
     d->active = true;
     d->evals_seen = 0;
+    d->nodes_seen = 0;
     broker_set_enabled(d->broker, true);
     feed_broker(d, now);
     struct state_snap *snap = state_snapshot(srv_state(d->srv));

@@ -31,6 +31,8 @@
 #define NODE_ID  "10000000-0000-4000-8000-000000000001"
 #define EVAL_ID  "30000000-0000-4000-8000-000000000001"
 #define ALLOC_ID "20000000-0000-4000-8000-000000000001"
+#define EVAL2_ID "30000000-0000-4000-8000-000000000002"
+#define NODE2_ID "10000000-0000-4000-8000-000000000002"
 
 struct fx
 {
@@ -192,6 +194,44 @@ static bool eval_in_broker(struct fx *x)
     return broker_eval_state(duties_broker(x->duties), EVAL_ID) == BROKER_EVAL_READY;
 }
 
+static bool eval2_blocked(struct fx *x)
+{
+    return broker_is_blocked(duties_broker(x->duties), EVAL2_ID);
+}
+
+static bool eval2_ready(struct fx *x)
+{
+    return broker_eval_state(duties_broker(x->duties), EVAL2_ID) == BROKER_EVAL_READY;
+}
+
+/* A blocked evaluation waits in the broker until a node registers. */
+static void block_then_unblock(struct fx *x)
+{
+    const char *text = "{\"ID\": \"" EVAL2_ID
+                       "\", \"Priority\": 50, \"Type\": \"batch\","
+                       " \"JobID\": \"other\", \"TriggeredBy\": \"job-register\","
+                       " \"Status\": \"blocked\", \"SnapshotIndex\": 100000}";
+    struct cv_errlist errs;
+    cv_errlist_init(&errs);
+    struct cv_evaluation *eval = NULL;
+    assert_int_equal(cv_eval_parse(text, strlen(text), &eval, &errs), 0);
+    cv_errlist_free(&errs);
+    struct cv_buf cmd;
+    cv_buf_init(&cmd);
+    const struct cv_evaluation *evals[] = {eval};
+    assert_int_equal(fsm_encode_eval_update(evals, 1, &cmd, NULL), 0);
+    propose(x, &cmd);
+    cv_buf_free(&cmd);
+    cv_eval_free(eval);
+    assert_true(run_until(x, eval2_blocked));
+    struct answer a = call(x, "Node.Register",
+                           "{\"Node\": {\"ID\": \"" NODE2_ID
+                           "\", \"Datacenter\": \"dc1\","
+                           " \"Name\": \"client-2\", \"Status\": \"ready\"}}");
+    assert_int_equal(a.status, 0);
+    assert_true(run_until(x, eval2_ready));
+}
+
 static void test_leader_duties(void **state)
 {
     (void)state;
@@ -247,6 +287,8 @@ static void test_leader_duties(void **state)
     assert_int_equal(a.status, CV_EPARSE);
     a = call(&x, "Node.Register", "{\"Node\": {\"ID\": \"not-a-uuid\"}}");
     assert_int_equal(a.status, CV_EVALIDATE);
+
+    block_then_unblock(&x);
 
     /* No more heartbeats: TTL + grace later the node is down, its
      * allocation lost, and its job has a node-update evaluation. */
