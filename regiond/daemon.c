@@ -19,6 +19,7 @@
 #include "regiond/duties.h"
 #include "regiond/http.h"
 #include "regiond/http_fwd.h"
+#include "regiond/workers.h"
 #include "regiond/server.h"
 
 struct daemon
@@ -27,6 +28,7 @@ struct daemon
     const struct rcfg *cfg;
     struct srv *srv;
     struct duties *duties;
+    struct workers *workers;
     struct http_server *http;
     char rpc_addr[RPC_ADDR_MAX];
 
@@ -257,7 +259,11 @@ int daemon_start(struct event_base *base, const struct rcfg *cfg, struct daemon 
     dc.heartbeat.grace_ns = (uint64_t)cfg->heartbeat.grace_s * CV_NSEC_PER_SEC;
     dc.heartbeat.failover_ttl_ns = (uint64_t)cfg->heartbeat.failover_ttl_s * CV_NSEC_PER_SEC;
     rc = duties_new(base, d->srv, &dc, &d->duties, err);
+    if (rc == 0) {
+        rc = workers_new(base, d->srv, d->duties, &d->workers, err);
+    }
     if (rc != 0) {
+        duties_free(d->duties);
         srv_free(d->srv);
         cv_free(d);
         return rc;
@@ -289,6 +295,7 @@ int daemon_start(struct event_base *base, const struct rcfg *cfg, struct daemon 
     d->http = http_server_new(base, &backend, &ho, err);
     cv_free(agent_config);
     if (!d->http) {
+        workers_free(d->workers);
         duties_free(d->duties);
         srv_free(d->srv);
         cv_free(d);
@@ -359,6 +366,7 @@ void daemon_free(struct daemon *d)
         event_free(d->shutdown_ev);
     }
     http_server_free(d->http);
+    workers_free(d->workers);
     duties_free(d->duties);
     srv_free(d->srv);
     cv_free(d);

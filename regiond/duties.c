@@ -32,9 +32,8 @@
 #include "regiond/fsm.h"
 #include "regiond/state/state.h"
 
-#define TICK_MS          50
-#define RELAY_TIMEOUT_MS 10000
-#define DRAIN_BATCH      64
+#define TICK_MS     50
+#define DRAIN_BATCH 64
 
 struct duties
 {
@@ -565,34 +564,13 @@ static void leader_update_status(struct rpc_call *call, const void *payload, siz
     cv_json_doc_free(doc);
 }
 
-/* A follower hands the call to the leader and relays its answer. */
-static void on_relayed(const struct rpc_result *res, void *arg)
-{
-    rpc_reply(arg, res->status, res->err_msg, res->payload, res->len);
-}
-
-static void relay(struct duties *d, struct rpc_call *call, const char *method, const void *payload,
-                  size_t len)
-{
-    const char *leader = srv_leader_addr(d->srv);
-    if (!leader[0]) {
-        reply_error(call, CV_EUNAVAILABLE, "no leader is known in this region");
-        return;
-    }
-    struct cv_err err = {0};
-    if (rpc_call(srv_rpc_pool(d->srv), leader, method, payload, len, RELAY_TIMEOUT_MS, on_relayed,
-                 call, &err) != 0) {
-        reply_error(call, err.code, err.msg);
-    }
-}
-
 static void node_register(struct rpc_call *call, const void *payload, size_t len, void *arg)
 {
     struct duties *d = arg;
     if (srv_is_leader(d->srv)) {
         leader_register(call, payload, len, arg);
     } else {
-        relay(d, call, "Leader.Node.Register", payload, len);
+        srv_relay(d->srv, call, "Leader.Node.Register", payload, len);
     }
 }
 
@@ -602,7 +580,7 @@ static void node_update_status(struct rpc_call *call, const void *payload, size_
     if (srv_is_leader(d->srv)) {
         leader_update_status(call, payload, len, arg);
     } else {
-        relay(d, call, "Leader.Node.UpdateStatus", payload, len);
+        srv_relay(d->srv, call, "Leader.Node.UpdateStatus", payload, len);
     }
 }
 

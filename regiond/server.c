@@ -272,7 +272,9 @@ static void on_proposed(void *data, int status, raft_index index)
     if (cv == 0 && !p->applied) {
         cv = CV_EINTERNAL;
     }
-    p->cb(p->arg, cv, index, cv == 0 ? &p->res : NULL);
+    if (p->cb) {
+        p->cb(p->arg, cv, index, cv == 0 ? &p->res : NULL);
+    }
     cv_free(p);
 }
 
@@ -490,6 +492,30 @@ void srv_free(struct srv *s)
     cv_free(s->wire_entries);
     srv__snapshot_free(s);
     cv_free(s);
+}
+
+/* ---- relaying calls to the leader ---------------------------------------------- */
+
+#define RELAY_TIMEOUT_MS 10000
+
+static void on_relayed(const struct rpc_result *res, void *arg)
+{
+    rpc_reply(arg, res->status, res->err_msg, res->payload, res->len);
+}
+
+void srv_relay(struct srv *s, struct rpc_call *call, const char *method, const void *payload,
+               size_t len)
+{
+    const char *leader = srv_leader_addr(s);
+    if (!leader[0] || srv_is_leader(s)) {
+        rpc_reply(call, CV_EUNAVAILABLE, "no leader is known in this region", NULL, 0);
+        return;
+    }
+    struct cv_err err = {0};
+    if (rpc_call(s->pool, leader, method, payload, len, RELAY_TIMEOUT_MS, on_relayed, call, &err) !=
+        0) {
+        rpc_reply(call, err.code, err.msg, NULL, 0);
+    }
 }
 
 /* ---- accessors ------------------------------------------------------------------ */

@@ -95,7 +95,7 @@ void srv_free(struct srv *s);
  * the call. */
 typedef void (*srv_propose_cb)(void *arg, int status, uint64_t index, const struct fsm_result *res);
 
-/* Proposes an FSM command (copied). Returns 0 (cb fires later) or
+/* Proposes an FSM command (copied). cb may be NULL. Returns 0 (cb fires later) or
  * CV_ENOTLEADER / CV_EBUSY-like errors at once (cb never fires). */
 int srv_propose(struct srv *s, const void *cmd, size_t len, srv_propose_cb cb, void *arg,
                 struct cv_err *err);
@@ -104,6 +104,13 @@ int srv_propose(struct srv *s, const void *cmd, size_t len, srv_propose_cb cb, v
  * shutdown does not wait for an election timeout. Returns 0 when a transfer
  * started, CV_ENOTLEADER when there is nothing to hand over. */
 int srv_transfer_leadership(struct srv *s);
+
+/* Hands an RPC call this follower received to the leader as `method` and
+ * relays the leader's answer (CV_EUNAVAILABLE at once when no leader is
+ * known). Services register a leader-only variant of each method under
+ * that name, never relayed again, so a relay cannot loop. */
+void srv_relay(struct srv *s, struct rpc_call *call, const char *method, const void *payload,
+               size_t len);
 
 /* The RPC server and client pool, for other services (HTTP forwarding,
  * client RPCs) to register on and dial with. */
