@@ -73,6 +73,22 @@ static int free_port(const struct e2e_cluster *c)
     return -1;
 }
 
+int e2e_free_port(int type)
+{
+    int fd = socket(AF_INET, type, 0);
+    struct sockaddr_in a = {.sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
+    socklen_t len = sizeof a;
+    int port = -1;
+    if (fd >= 0 && bind(fd, (struct sockaddr *)&a, sizeof a) == 0 &&
+        getsockname(fd, (struct sockaddr *)&a, &len) == 0) {
+        port = ntohs(a.sin_port);
+    }
+    if (fd >= 0) {
+        close(fd);
+    }
+    return port;
+}
+
 int e2e_cluster_init(struct e2e_cluster *c, size_t n)
 {
     memset(c, 0, sizeof *c);
@@ -118,6 +134,17 @@ int e2e_server_start(struct e2e_cluster *c, size_t i)
     const char *argv[64];
     size_t a = 0;
     argv[a++] = c->regiond;
+    char extra[300];
+    if (c->config_json[0]) {
+        snprintf(extra, sizeof extra, "%s/extra.json", c->dir);
+        FILE *f = fopen(extra, "w");
+        if (!f || fputs(c->config_json, f) < 0 || fclose(f) != 0) {
+            fprintf(stderr, "e2e: cannot write %s\n", extra);
+            return -1;
+        }
+        argv[a++] = "-config";
+        argv[a++] = extra;
+    }
     argv[a++] = "-server-id";
     argv[a++] = id;
     argv[a++] = "-bind";
@@ -215,6 +242,21 @@ void e2e_cluster_destroy(struct e2e_cluster *c)
     if (c->dir[0] && !getenv("CARAVAN_E2E_KEEP")) {
         remove_tree(c->dir);
     }
+}
+
+bool e2e_log_contains(const struct e2e_cluster *c, size_t i, const char *text)
+{
+    FILE *f = fopen(c->servers[i].log_path, "r");
+    if (!f) {
+        return false;
+    }
+    char line[4096];
+    bool found = false;
+    while (!found && fgets(line, sizeof line, f)) {
+        found = strstr(line, text) != NULL;
+    }
+    fclose(f);
+    return found;
 }
 
 void e2e_server_dump_log(const struct e2e_cluster *c, size_t i)

@@ -33,6 +33,9 @@ struct e2e_cluster
     struct e2e_server servers[E2E_MAX_SERVERS];
     char dir[256];
     char regiond[512];
+    /* When set (before the first start), written to <dir>/extra.json and
+     * given to every server with -config, before the flags. */
+    char config_json[1024];
 };
 
 /* An HTTP answer: status, headers (raw, "\r\n"-separated) and body, each
@@ -55,6 +58,8 @@ int e2e_server_start(struct e2e_cluster *c, size_t i);
 int e2e_server_stop(struct e2e_cluster *c, size_t i, int sig);
 /* SIGKILLs every running server, waits for them and removes the directory. */
 void e2e_cluster_destroy(struct e2e_cluster *c);
+/* Whether server i's log (all of it, every run) contains `text`. */
+bool e2e_log_contains(const struct e2e_cluster *c, size_t i, const char *text);
 /* Prints the last lines of server i's log to stderr. */
 void e2e_server_dump_log(const struct e2e_cluster *c, size_t i);
 
@@ -73,5 +78,9 @@ int e2e_wait_leader(struct e2e_cluster *c, int timeout_ms);
 
 /* Milliseconds on the monotonic clock. */
 long long e2e_now_ms(void);
+
+/* A 127.0.0.1 port of `type` (SOCK_STREAM, SOCK_DGRAM) the kernel considers
+ * free now, or -1; for other daemons a test or benchmark starts beside. */
+int e2e_free_port(int type);
 
 #endif

@@ -5,8 +5,10 @@
  * tests run in order and each leaves it with three servers up. They cover
  * the election, writes through a follower, kill -9 of the leader while jobs
  * are registered (nothing acknowledged is lost, a new leader serves), a
- * restarted server catching up, a blocking query woken by a write, and the
- * API's answers to bad input. Every wait polls with a deadline.
+ * restarted server catching up, one down long enough to need the leader's
+ * snapshot, a blocking query woken by a write, and the API's answers to bad
+ * input. The servers snapshot every 16 entries and keep 4, so snapshots and
+ * log compaction run all the time. Every wait polls with a deadline.
  */
 #include <pthread.h>
 #include <setjmp.h>
@@ -249,15 +251,18 @@ static void test_restarted_follower_catches_up(void **state)
     assert_true(WIFEXITED(status));
     assert_int_equal(WEXITSTATUS(status), 0);
     char id[64];
-    for (int i = 0; i < 10; i++) {
+    /* Far more entries than the leader keeps after a snapshot: the
+     * follower can only catch up from the leader's snapshot. */
+    for (int i = 0; i < 40; i++) {
         snprintf(id, sizeof id, "while-down-%d", i);
         assert_int_equal(register_job((size_t)leader, id, 1), 200);
     }
     assert_int_equal(e2e_server_start(&cluster, follower), 0);
-    for (int i = 0; i < 10; i++) {
+    for (int i = 0; i < 40; i++) {
         snprintf(id, sizeof id, "while-down-%d", i);
         wait_for_job(follower, id, 20000);
     }
+    assert_true(e2e_log_contains(&cluster, follower, "installed a snapshot from the leader"));
 }
 
 /* SIGTERM on the leader hands leadership over before exiting. */
@@ -285,6 +290,8 @@ static int group_setup(void **state)
     if (e2e_cluster_init(&cluster, 3) != 0) {
         return -1;
     }
+    snprintf(cluster.config_json, sizeof cluster.config_json,
+             "{\"raft\": {\"snapshot_threshold\": 16, \"trailing_logs\": 4}}");
     for (size_t i = 0; i < cluster.n; i++) {
         if (e2e_server_start(&cluster, i) != 0) {
             return -1;
