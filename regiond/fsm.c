@@ -3,11 +3,11 @@
  *
  * fsm_apply reads the two header bytes, parses the JSON body with limits of
  * its own (Raft's entry size; a depth that leaves room for a job inside an
- * allocation inside a plan) and decodes the whole command (fsm_commands.c)
- * before it opens the transaction, so an entry that does not decode never
- * touches the state. A decoded command is applied in one transaction at
- * the entry's index; if the state refuses any part of it the transaction
- * is aborted, and nothing of the command is visible, ever.
+ * allocation inside a plan) and decodes the whole command (fsm_commands.c,
+ * fsm_nodes.c) before it opens the transaction, so an entry that does not
+ * decode never touches the state. A decoded command is applied in one
+ * transaction at the entry's index; if the state refuses any part of it the
+ * transaction is aborted, and nothing of the command is visible, ever.
  *
  * The index. Whatever the outcome (applied, rejected, skipped), the state's
  * index moves to the entry's: a refused or undecodable entry commits an
@@ -72,6 +72,7 @@ static const char *const command_names[FSM_COMMAND_MAX + 1] = {
     [FSM_EVAL_DELETE] = "EvalDelete",
     [FSM_ALLOC_CLIENT_UPDATE] = "AllocClientUpdate",
     [FSM_PLAN_APPLY] = "PlanApply",
+    [FSM_NODE_DRAIN] = "NodeDrain",
 };
 
 const char *fsm_command_name(unsigned type)

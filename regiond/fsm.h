@@ -68,8 +68,9 @@ enum fsm_command
     FSM_EVAL_DELETE = 8,
     FSM_ALLOC_CLIENT_UPDATE = 9,
     FSM_PLAN_APPLY = 10,
+    FSM_NODE_DRAIN = 11,
 };
-#define FSM_COMMAND_MAX FSM_PLAN_APPLY
+#define FSM_COMMAND_MAX FSM_NODE_DRAIN
 
 /* The command version, the second byte: the one every encoder writes and
  * the only one fsm_apply reads. A change an older server must not ignore
@@ -121,6 +122,17 @@ int fsm_encode_node_status(const char *node_id, const char *status, int64_t upda
 /* {"NodeID", "Eligibility"}. */
 int fsm_encode_node_eligibility(const char *node_id, const char *eligibility, struct cv_buf *out,
                                 struct cv_err *err);
+
+/* {"NodeID", "DrainStrategy": {"Deadline", "IgnoreSystemJobs",
+ * "ForceDeadline", "StartedAt"} or null, "MarkEligible", "UpdatedAt" (Unix
+ * seconds)}: Nomad's NodeUpdateDrainRequest as its FSM applies it. A
+ * strategy (borrowed; its times RFC 3339 or "") starts or updates a drain
+ * and makes the node ineligible; NULL ends it, and with mark_eligible makes
+ * the node eligible again. The strategy is written as given: the leader
+ * computes ForceDeadline and StartedAt before proposing. */
+int fsm_encode_node_drain(const char *node_id, const struct cv_drain_strategy *strategy,
+                          bool mark_eligible, int64_t updated_at, struct cv_buf *out,
+                          struct cv_err *err);
 
 /* {"NodeIDs": [...]}. */
 int fsm_encode_node_deregister(const char *const *node_ids, size_t n, struct cv_buf *out,

@@ -1,8 +1,9 @@
 /*
  * fsm_commands: the FSM's commands, each three ways: how the leader encodes
  * it, how every server decodes it and how it is applied to the state store
- * inside the entry's transaction. fsm.c does the rest (header, transaction,
- * outcome, counters, logs).
+ * inside the entry's transaction; and the helpers every command uses
+ * (fsm_internal.h). The node commands are in fsm_nodes.c. fsm.c does the
+ * rest (header, transaction, outcome, counters, logs).
  *
  * Decoding treats the body as hostile. Model objects (Job, Node,
  * Evaluation, a plan's Allocation) go through their model's decoder, as at
@@ -33,35 +34,6 @@
 #include "common/jsongen.h"
 #include "common/mem.h"
 
-struct fsm_cmd
-{
-    unsigned type;
-    struct cv_job *job;         /* JobRegister */
-    struct cv_node *node;       /* NodeRegister */
-    struct cv_evaluation *eval; /* the single "Eval"; NULL when none */
-    const char *job_id;         /* JobDeregister */
-    bool purge;
-    int64_t submit_time;
-    const char *node_id; /* NodeStatus, NodeEligibility */
-    const char *status;
-    const char *eligibility;
-    int64_t updated_at;
-    const char *eval_id; /* PlanApply */
-    const char **ids;    /* NodeIDs; EvalDelete's Evals */
-    size_t n_ids;
-    const char **alloc_ids; /* EvalDelete's Allocs */
-    size_t n_alloc_ids;
-    struct cv_evaluation **evals;
-    size_t n_evals;
-    struct cv_allocation **allocs; /* client updates; a plan's AllocsUpdated */
-    size_t n_allocs;
-    struct fsm_alloc_stop *stops; /* a plan's AllocsStopped */
-    size_t n_stops;
-};
-
-static const char *const node_statuses[] = {CV_NODE_STATUS_INITIALIZING, CV_NODE_STATUS_READY,
-                                            CV_NODE_STATUS_DOWN, CV_NODE_STATUS_DISCONNECTED, NULL};
-static const char *const eligibilities[] = {CV_NODE_ELIGIBLE, CV_NODE_INELIGIBLE, NULL};
 static const char *const client_statuses[] = {CV_ALLOC_CLIENT_PENDING,
                                               CV_ALLOC_CLIENT_RUNNING,
                                               CV_ALLOC_CLIENT_COMPLETE,
@@ -74,7 +46,7 @@ static const char *const task_states[] = {CV_TASK_STATE_PENDING, CV_TASK_STATE_R
 
 /* ---- encoding --------------------------------------------------------------------- */
 
-static struct cv_jgen *enc_begin(void)
+struct cv_jgen *fsm_enc_begin(void)
 {
     struct cv_jgen *g = cv_jgen_new(false);
     cv_jgen_object_begin(g);
@@ -82,8 +54,7 @@ static struct cv_jgen *enc_begin(void)
 }
 
 /* Closes the body and writes header + body into out. */
-static int enc_finish(struct cv_jgen *g, enum fsm_command type, struct cv_buf *out,
-                      struct cv_err *err)
+int fsm_enc_finish(struct cv_jgen *g, enum fsm_command type, struct cv_buf *out, struct cv_err *err)
 {
     cv_jgen_object_end(g);
     cv_buf_reset(out);
@@ -112,8 +83,8 @@ static void enc_eval(struct cv_jgen *g, const struct cv_evaluation *eval)
     }
 }
 
-static void enc_evals(struct cv_jgen *g, const char *key, const struct cv_evaluation *const *evals,
-                      size_t n)
+void fsm_enc_evals(struct cv_jgen *g, const char *key, const struct cv_evaluation *const *evals,
+                   size_t n)
 {
     cv_jgen_key(g, key);
     cv_jgen_array_begin(g);
@@ -123,7 +94,7 @@ static void enc_evals(struct cv_jgen *g, const char *key, const struct cv_evalua
     cv_jgen_array_end(g);
 }
 
-static void enc_strings(struct cv_jgen *g, const char *key, const char *const *s, size_t n)
+void fsm_enc_strings(struct cv_jgen *g, const char *key, const char *const *s, size_t n)
 {
     cv_jgen_key(g, key);
     cv_jgen_array_begin(g);
@@ -133,7 +104,7 @@ static void enc_strings(struct cv_jgen *g, const char *key, const char *const *s
     cv_jgen_array_end(g);
 }
 
-static void enc_string(struct cv_jgen *g, const char *key, const char *value)
+void fsm_enc_string(struct cv_jgen *g, const char *key, const char *value)
 {
     cv_jgen_key(g, key);
     cv_jgen_string(g, value);
@@ -142,88 +113,50 @@ static void enc_string(struct cv_jgen *g, const char *key, const char *value)
 int fsm_encode_job_register(const struct cv_job *job, const struct cv_evaluation *eval,
                             struct cv_buf *out, struct cv_err *err)
 {
-    struct cv_jgen *g = enc_begin();
+    struct cv_jgen *g = fsm_enc_begin();
     cv_jgen_key(g, "Job");
     cv_job_encode(job, g);
     enc_eval(g, eval);
-    return enc_finish(g, FSM_JOB_REGISTER, out, err);
+    return fsm_enc_finish(g, FSM_JOB_REGISTER, out, err);
 }
 
 int fsm_encode_job_deregister(const char *job_id, bool purge, int64_t submit_time,
                               const struct cv_evaluation *eval, struct cv_buf *out,
                               struct cv_err *err)
 {
-    struct cv_jgen *g = enc_begin();
-    enc_string(g, "JobID", job_id);
+    struct cv_jgen *g = fsm_enc_begin();
+    fsm_enc_string(g, "JobID", job_id);
     cv_jgen_key(g, "Purge");
     cv_jgen_bool(g, purge);
     cv_jgen_key(g, "SubmitTime");
     cv_jgen_int(g, submit_time);
     enc_eval(g, eval);
-    return enc_finish(g, FSM_JOB_DEREGISTER, out, err);
-}
-
-int fsm_encode_node_register(const struct cv_node *node, struct cv_buf *out, struct cv_err *err)
-{
-    struct cv_jgen *g = enc_begin();
-    cv_jgen_key(g, "Node");
-    cv_node_encode(node, g);
-    return enc_finish(g, FSM_NODE_REGISTER, out, err);
-}
-
-int fsm_encode_node_status(const char *node_id, const char *status, int64_t updated_at,
-                           const struct cv_evaluation *const *evals, size_t n_evals,
-                           struct cv_buf *out, struct cv_err *err)
-{
-    struct cv_jgen *g = enc_begin();
-    enc_string(g, "NodeID", node_id);
-    enc_string(g, "Status", status);
-    cv_jgen_key(g, "UpdatedAt");
-    cv_jgen_int(g, updated_at);
-    enc_evals(g, "Evals", evals, n_evals);
-    return enc_finish(g, FSM_NODE_STATUS, out, err);
-}
-
-int fsm_encode_node_eligibility(const char *node_id, const char *eligibility, struct cv_buf *out,
-                                struct cv_err *err)
-{
-    struct cv_jgen *g = enc_begin();
-    enc_string(g, "NodeID", node_id);
-    enc_string(g, "Eligibility", eligibility);
-    return enc_finish(g, FSM_NODE_ELIGIBILITY, out, err);
-}
-
-int fsm_encode_node_deregister(const char *const *node_ids, size_t n, struct cv_buf *out,
-                               struct cv_err *err)
-{
-    struct cv_jgen *g = enc_begin();
-    enc_strings(g, "NodeIDs", node_ids, n);
-    return enc_finish(g, FSM_NODE_DEREGISTER, out, err);
+    return fsm_enc_finish(g, FSM_JOB_DEREGISTER, out, err);
 }
 
 int fsm_encode_eval_update(const struct cv_evaluation *const *evals, size_t n, struct cv_buf *out,
                            struct cv_err *err)
 {
-    struct cv_jgen *g = enc_begin();
-    enc_evals(g, "Evals", evals, n);
-    return enc_finish(g, FSM_EVAL_UPDATE, out, err);
+    struct cv_jgen *g = fsm_enc_begin();
+    fsm_enc_evals(g, "Evals", evals, n);
+    return fsm_enc_finish(g, FSM_EVAL_UPDATE, out, err);
 }
 
 int fsm_encode_eval_delete(const char *const *eval_ids, size_t n_evals,
                            const char *const *alloc_ids, size_t n_allocs, struct cv_buf *out,
                            struct cv_err *err)
 {
-    struct cv_jgen *g = enc_begin();
-    enc_strings(g, "Evals", eval_ids, n_evals);
-    enc_strings(g, "Allocs", alloc_ids, n_allocs);
-    return enc_finish(g, FSM_EVAL_DELETE, out, err);
+    struct cv_jgen *g = fsm_enc_begin();
+    fsm_enc_strings(g, "Evals", eval_ids, n_evals);
+    fsm_enc_strings(g, "Allocs", alloc_ids, n_allocs);
+    return fsm_enc_finish(g, FSM_EVAL_DELETE, out, err);
 }
 
 int fsm_encode_alloc_client_update(const struct cv_allocation *const *allocs, size_t n_allocs,
                                    const struct cv_evaluation *const *evals, size_t n_evals,
                                    struct cv_buf *out, struct cv_err *err)
 {
-    struct cv_jgen *g = enc_begin();
+    struct cv_jgen *g = fsm_enc_begin();
     cv_jgen_key(g, "Allocs");
     cv_jgen_array_begin(g);
     for (size_t i = 0; i < n_allocs; i++) {
@@ -243,14 +176,14 @@ int fsm_encode_alloc_client_update(const struct cv_allocation *const *allocs, si
         cv_alloc_encode(&tmp, g);
     }
     cv_jgen_array_end(g);
-    enc_evals(g, "Evals", evals, n_evals);
-    return enc_finish(g, FSM_ALLOC_CLIENT_UPDATE, out, err);
+    fsm_enc_evals(g, "Evals", evals, n_evals);
+    return fsm_enc_finish(g, FSM_ALLOC_CLIENT_UPDATE, out, err);
 }
 
 int fsm_encode_plan_apply(const struct fsm_plan *plan, struct cv_buf *out, struct cv_err *err)
 {
-    struct cv_jgen *g = enc_begin();
-    enc_string(g, "EvalID", plan->eval_id);
+    struct cv_jgen *g = fsm_enc_begin();
+    fsm_enc_string(g, "EvalID", plan->eval_id);
     cv_jgen_key(g, "AllocsUpdated");
     cv_jgen_array_begin(g);
     for (size_t i = 0; i < plan->n_updated; i++) {
@@ -262,25 +195,22 @@ int fsm_encode_plan_apply(const struct fsm_plan *plan, struct cv_buf *out, struc
     for (size_t i = 0; i < plan->n_stopped; i++) {
         const struct fsm_alloc_stop *s = &plan->allocs_stopped[i];
         cv_jgen_object_begin(g);
-        enc_string(g, "ID", s->id);
-        enc_string(g, "DesiredDescription", s->desired_description);
-        enc_string(g, "ClientStatus", s->client_status);
-        enc_string(g, "FollowupEvalID", s->followup_eval_id);
+        fsm_enc_string(g, "ID", s->id);
+        fsm_enc_string(g, "DesiredDescription", s->desired_description);
+        fsm_enc_string(g, "ClientStatus", s->client_status);
+        fsm_enc_string(g, "FollowupEvalID", s->followup_eval_id);
         cv_jgen_key(g, "ModifyTime");
         cv_jgen_int(g, s->modify_time);
         cv_jgen_object_end(g);
     }
     cv_jgen_array_end(g);
     enc_eval(g, plan->eval);
-    return enc_finish(g, FSM_PLAN_APPLY, out, err);
+    return fsm_enc_finish(g, FSM_PLAN_APPLY, out, err);
 }
 
 /* ---- decoding: shapes ------------------------------------------------------------ */
 
-static int bad(struct cv_err *err, const char *path, const char *fmt, ...)
-    __attribute__((format(printf, 3, 4)));
-
-static int bad(struct cv_err *err, const char *path, const char *fmt, ...)
+int fsm_bad(struct cv_err *err, const char *path, const char *fmt, ...)
 {
     char msg[CV_ERR_MSG_MAX];
     va_list ap;
@@ -292,18 +222,18 @@ static int bad(struct cv_err *err, const char *path, const char *fmt, ...)
 
 /* Turns the first problem of a list (a model's decoder's, or checks made
  * with the model's helpers) into err, under path. Frees the list. */
-static int list_failed(struct cv_err *err, const char *path, struct cv_errlist *errs)
+int fsm_list_failed(struct cv_err *err, const char *path, struct cv_errlist *errs)
 {
     char full[CV_ERR_PATH_MAX];
     int rc;
     if (errs->len == 0) {
-        rc = bad(err, path, "is invalid");
+        rc = fsm_bad(err, path, "is invalid");
     } else {
         cv_path_join(full, path, errs->items[0].path);
         if (errs->len > 1) {
-            rc = bad(err, full, "%s (and %zu more)", errs->items[0].msg, errs->len - 1);
+            rc = fsm_bad(err, full, "%s (and %zu more)", errs->items[0].msg, errs->len - 1);
         } else {
-            rc = bad(err, full, "%s", errs->items[0].msg);
+            rc = fsm_bad(err, full, "%s", errs->items[0].msg);
         }
     }
     cv_errlist_free(errs);
@@ -311,7 +241,7 @@ static int list_failed(struct cv_err *err, const char *path, struct cv_errlist *
 }
 
 /* The member `key` of an object; NULL when absent or null (Go's nil). */
-static const struct cv_json *member(const struct cv_json *obj, const char *key)
+const struct cv_json *fsm_member(const struct cv_json *obj, const char *key)
 {
     const struct cv_json *v = cv_json_object_get(obj, key);
     return v && v->type != CV_JSON_NULL ? v : NULL;
@@ -321,13 +251,13 @@ static int string_value(const struct cv_json *v, const char *path, bool required
                         struct cv_err *err)
 {
     if (v->type != CV_JSON_STRING) {
-        return bad(err, path, "must be a string, got %s", cv_json_type_name(v->type));
+        return fsm_bad(err, path, "must be a string, got %s", cv_json_type_name(v->type));
     }
     if (strlen(v->u.string.ptr) != v->u.string.len) {
-        return bad(err, path, "must not contain a NUL character");
+        return fsm_bad(err, path, "must not contain a NUL character");
     }
     if (required && v->u.string.len == 0) {
-        return bad(err, path, "is required");
+        return fsm_bad(err, path, "is required");
     }
     *out = v->u.string.ptr;
     return 0;
@@ -335,13 +265,13 @@ static int string_value(const struct cv_json *v, const char *path, bool required
 
 /* A string member; "" when absent and not required. Borrowed from the
  * document. */
-static int get_string(const struct cv_json *obj, const char *key, bool required, const char **out,
-                      struct cv_err *err)
+int fsm_get_string(const struct cv_json *obj, const char *key, bool required, const char **out,
+                   struct cv_err *err)
 {
-    const struct cv_json *v = member(obj, key);
+    const struct cv_json *v = fsm_member(obj, key);
     *out = "";
     if (!v) {
-        return required ? bad(err, key, "is required") : 0;
+        return required ? fsm_bad(err, key, "is required") : 0;
     }
     return string_value(v, key, required, out, err);
 }
@@ -352,50 +282,50 @@ static int check_uuid(const char *value, const char *path, bool required, struct
     struct cv_errlist errs;
     cv_errlist_init(&errs);
     cv_check_uuid(&errs, "", path, value, required);
-    return errs.len ? list_failed(err, "", &errs) : (cv_errlist_free(&errs), 0);
+    return errs.len ? fsm_list_failed(err, "", &errs) : (cv_errlist_free(&errs), 0);
 }
 
-static int check_vocab(const char *value, const char *path, const char *const *allowed,
-                       struct cv_err *err)
+int fsm_check_vocab(const char *value, const char *path, const char *const *allowed,
+                    struct cv_err *err)
 {
     struct cv_errlist errs;
     cv_errlist_init(&errs);
     cv_check_vocab(&errs, "", path, value, allowed);
-    return errs.len ? list_failed(err, "", &errs) : (cv_errlist_free(&errs), 0);
+    return errs.len ? fsm_list_failed(err, "", &errs) : (cv_errlist_free(&errs), 0);
 }
 
-static int get_uuid(const struct cv_json *obj, const char *key, bool required, const char **out,
-                    struct cv_err *err)
+int fsm_get_uuid(const struct cv_json *obj, const char *key, bool required, const char **out,
+                 struct cv_err *err)
 {
-    int rc = get_string(obj, key, required, out, err);
+    int rc = fsm_get_string(obj, key, required, out, err);
     return rc ? rc : check_uuid(*out, key, required, err);
 }
 
-static int get_bool(const struct cv_json *obj, const char *key, bool *out, struct cv_err *err)
+int fsm_get_bool(const struct cv_json *obj, const char *key, bool *out, struct cv_err *err)
 {
-    const struct cv_json *v = member(obj, key);
+    const struct cv_json *v = fsm_member(obj, key);
     *out = false;
     if (!v) {
         return 0;
     }
     if (v->type != CV_JSON_BOOL) {
-        return bad(err, key, "must be a boolean, got %s", cv_json_type_name(v->type));
+        return fsm_bad(err, key, "must be a boolean, got %s", cv_json_type_name(v->type));
     }
     *out = v->u.boolean;
     return 0;
 }
 
-static int get_int(const struct cv_json *obj, const char *key, int64_t *out, struct cv_err *err)
+int fsm_get_int(const struct cv_json *obj, const char *key, int64_t *out, struct cv_err *err)
 {
-    const struct cv_json *v = member(obj, key);
+    const struct cv_json *v = fsm_member(obj, key);
     *out = 0;
     if (!v) {
         return 0;
     }
     if (v->type != CV_JSON_NUMBER || cv_json_int64(v, out) != 0) {
         *out = 0;
-        return bad(err, key, "must be a 64-bit integer, got %.32s",
-                   v->type == CV_JSON_NUMBER ? v->u.number.text : cv_json_type_name(v->type));
+        return fsm_bad(err, key, "must be a 64-bit integer, got %.32s",
+                       v->type == CV_JSON_NUMBER ? v->u.number.text : cv_json_type_name(v->type));
     }
     return 0;
 }
@@ -404,13 +334,13 @@ static int get_int(const struct cv_json *obj, const char *key, int64_t *out, str
 static int get_array(const struct cv_json *obj, const char *key, bool required,
                      const struct cv_json **arr, struct cv_err *err)
 {
-    const struct cv_json *v = member(obj, key);
+    const struct cv_json *v = fsm_member(obj, key);
     *arr = NULL;
     if (!v) {
-        return required ? bad(err, key, "is required") : 0;
+        return required ? fsm_bad(err, key, "is required") : 0;
     }
     if (v->type != CV_JSON_ARRAY) {
-        return bad(err, key, "must be an array, got %s", cv_json_type_name(v->type));
+        return fsm_bad(err, key, "must be an array, got %s", cv_json_type_name(v->type));
     }
     *arr = v;
     return 0;
@@ -418,8 +348,8 @@ static int get_array(const struct cv_json *obj, const char *key, bool required,
 
 /* An array of UUIDs, borrowed from the document into a new array of
  * pointers (*out, freed by the command). */
-static int get_uuids(const struct cv_json *obj, const char *key, bool required, const char ***out,
-                     size_t *n, struct cv_err *err)
+int fsm_get_uuids(const struct cv_json *obj, const char *key, bool required, const char ***out,
+                  size_t *n, struct cv_err *err)
 {
     const struct cv_json *arr;
     int rc = get_array(obj, key, required, &arr, err);
@@ -451,19 +381,7 @@ static int decode_job(const struct cv_json *v, const char *path, struct cv_job *
     struct cv_errlist errs;
     cv_errlist_init(&errs);
     if (cv_job_decode(v, out, &errs) != 0) {
-        return list_failed(err, path, &errs);
-    }
-    cv_errlist_free(&errs);
-    return 0;
-}
-
-static int decode_node(const struct cv_json *v, const char *path, struct cv_node **out,
-                       struct cv_err *err)
-{
-    struct cv_errlist errs;
-    cv_errlist_init(&errs);
-    if (cv_node_decode(v, out, &errs) != 0) {
-        return list_failed(err, path, &errs);
+        return fsm_list_failed(err, path, &errs);
     }
     cv_errlist_free(&errs);
     return 0;
@@ -475,7 +393,7 @@ static int decode_eval(const struct cv_json *v, const char *path, struct cv_eval
     struct cv_errlist errs;
     cv_errlist_init(&errs);
     if (cv_eval_decode(v, out, &errs) != 0) {
-        return list_failed(err, path, &errs);
+        return fsm_list_failed(err, path, &errs);
     }
     cv_errlist_free(&errs);
     return 0;
@@ -487,7 +405,7 @@ static int decode_alloc(const struct cv_json *v, const char *path, struct cv_all
     struct cv_errlist errs;
     cv_errlist_init(&errs);
     if (cv_alloc_decode(v, out, &errs) != 0) {
-        return list_failed(err, path, &errs);
+        return fsm_list_failed(err, path, &errs);
     }
     cv_errlist_free(&errs);
     return 0;
@@ -500,7 +418,7 @@ static int decode_client_update(const struct cv_json *v, const char *path,
                                 struct cv_allocation **out, struct cv_err *err)
 {
     if (v->type != CV_JSON_OBJECT) {
-        return bad(err, path, "must be an object, got %s", cv_json_type_name(v->type));
+        return fsm_bad(err, path, "must be an object, got %s", cv_json_type_name(v->type));
     }
     struct cv_allocation *a = cv_malloc(sizeof *a);
     cv_init(&cv_allocation_schema, a);
@@ -524,7 +442,7 @@ static int decode_client_update(const struct cv_json *v, const char *path,
     }
     if (errs.len) {
         cv_alloc_free(a);
-        return list_failed(err, path, &errs);
+        return fsm_list_failed(err, path, &errs);
     }
     cv_errlist_free(&errs);
     *out = a;
@@ -534,12 +452,12 @@ static int decode_client_update(const struct cv_json *v, const char *path,
 /* An optional "Eval" member. */
 static int get_eval(const struct cv_json *obj, struct cv_evaluation **out, struct cv_err *err)
 {
-    const struct cv_json *v = member(obj, "Eval");
+    const struct cv_json *v = fsm_member(obj, "Eval");
     return v ? decode_eval(v, "Eval", out, err) : 0;
 }
 
-static int get_evals(const struct cv_json *obj, const char *key, bool required,
-                     struct cv_evaluation ***out, size_t *n, struct cv_err *err)
+int fsm_get_evals(const struct cv_json *obj, const char *key, bool required,
+                  struct cv_evaluation ***out, size_t *n, struct cv_err *err)
 {
     const struct cv_json *arr;
     int rc = get_array(obj, key, required, &arr, err);
@@ -590,17 +508,18 @@ static int get_stops(const struct cv_json *obj, struct fsm_cmd *c, struct cv_err
         cv_path_index(path, "", "AllocsStopped", i);
         const struct cv_json *v = arr->u.array.items[i];
         if (v->type != CV_JSON_OBJECT) {
-            return bad(err, path, "must be an object, got %s", cv_json_type_name(v->type));
+            return fsm_bad(err, path, "must be an object, got %s", cv_json_type_name(v->type));
         }
         struct fsm_alloc_stop *s = &c->stops[i];
         /* The member helpers name the key alone; prefix it with the path. */
-        if ((rc = get_uuid(v, "ID", true, &s->id, err)) != 0 ||
-            (rc = get_string(v, "DesiredDescription", false, &s->desired_description, err)) != 0 ||
-            (rc = get_string(v, "ClientStatus", false, &s->client_status, err)) != 0 ||
+        if ((rc = fsm_get_uuid(v, "ID", true, &s->id, err)) != 0 ||
+            (rc = fsm_get_string(v, "DesiredDescription", false, &s->desired_description, err)) !=
+                0 ||
+            (rc = fsm_get_string(v, "ClientStatus", false, &s->client_status, err)) != 0 ||
             (s->client_status[0] &&
-             (rc = check_vocab(s->client_status, "ClientStatus", client_statuses, err)) != 0) ||
-            (rc = get_uuid(v, "FollowupEvalID", false, &s->followup_eval_id, err)) != 0 ||
-            (rc = get_int(v, "ModifyTime", &s->modify_time, err)) != 0) {
+             (rc = fsm_check_vocab(s->client_status, "ClientStatus", client_statuses, err)) != 0) ||
+            (rc = fsm_get_uuid(v, "FollowupEvalID", false, &s->followup_eval_id, err)) != 0 ||
+            (rc = fsm_get_int(v, "ModifyTime", &s->modify_time, err)) != 0) {
             if (err) {
                 cv_path_join(field, path, err->path);
                 memcpy(err->path, field, sizeof field);
@@ -617,16 +536,16 @@ static int get_stops(const struct cv_json *obj, struct fsm_cmd *c, struct cv_err
 static int check_eval_job(const struct cv_evaluation *eval, const char *job_id, struct cv_err *err)
 {
     if (eval && strcmp(eval->job_id, job_id) != 0) {
-        return bad(err, "Eval.JobID", "must be the job's ID \"%.64s\", got \"%.64s\"", job_id,
-                   eval->job_id);
+        return fsm_bad(err, "Eval.JobID", "must be the job's ID \"%.64s\", got \"%.64s\"", job_id,
+                       eval->job_id);
     }
     return 0;
 }
 
 static int dec_job_register(const struct cv_json *b, struct fsm_cmd *c, struct cv_err *err)
 {
-    const struct cv_json *v = member(b, "Job");
-    int rc = v ? decode_job(v, "Job", &c->job, err) : bad(err, "Job", "is required");
+    const struct cv_json *v = fsm_member(b, "Job");
+    int rc = v ? decode_job(v, "Job", &c->job, err) : fsm_bad(err, "Job", "is required");
     if (rc == 0) {
         rc = get_eval(b, &c->eval, err);
     }
@@ -636,69 +555,36 @@ static int dec_job_register(const struct cv_json *b, struct fsm_cmd *c, struct c
 static int dec_job_deregister(const struct cv_json *b, struct fsm_cmd *c, struct cv_err *err)
 {
     int rc;
-    if ((rc = get_string(b, "JobID", true, &c->job_id, err)) != 0 ||
-        (rc = get_bool(b, "Purge", &c->purge, err)) != 0 ||
-        (rc = get_int(b, "SubmitTime", &c->submit_time, err)) != 0 ||
+    if ((rc = fsm_get_string(b, "JobID", true, &c->job_id, err)) != 0 ||
+        (rc = fsm_get_bool(b, "Purge", &c->purge, err)) != 0 ||
+        (rc = fsm_get_int(b, "SubmitTime", &c->submit_time, err)) != 0 ||
         (rc = get_eval(b, &c->eval, err)) != 0) {
         return rc;
     }
     return check_eval_job(c->eval, c->job_id, err);
 }
 
-static int dec_node_register(const struct cv_json *b, struct fsm_cmd *c, struct cv_err *err)
-{
-    const struct cv_json *v = member(b, "Node");
-    return v ? decode_node(v, "Node", &c->node, err) : bad(err, "Node", "is required");
-}
-
-static int dec_node_status(const struct cv_json *b, struct fsm_cmd *c, struct cv_err *err)
-{
-    int rc;
-    if ((rc = get_uuid(b, "NodeID", true, &c->node_id, err)) != 0 ||
-        (rc = get_string(b, "Status", true, &c->status, err)) != 0 ||
-        (rc = check_vocab(c->status, "Status", node_statuses, err)) != 0 ||
-        (rc = get_int(b, "UpdatedAt", &c->updated_at, err)) != 0) {
-        return rc;
-    }
-    return get_evals(b, "Evals", false, &c->evals, &c->n_evals, err);
-}
-
-static int dec_node_eligibility(const struct cv_json *b, struct fsm_cmd *c, struct cv_err *err)
-{
-    int rc;
-    if ((rc = get_uuid(b, "NodeID", true, &c->node_id, err)) != 0 ||
-        (rc = get_string(b, "Eligibility", true, &c->eligibility, err)) != 0) {
-        return rc;
-    }
-    return check_vocab(c->eligibility, "Eligibility", eligibilities, err);
-}
-
-static int dec_node_deregister(const struct cv_json *b, struct fsm_cmd *c, struct cv_err *err)
-{
-    return get_uuids(b, "NodeIDs", true, &c->ids, &c->n_ids, err);
-}
-
 static int dec_eval_update(const struct cv_json *b, struct fsm_cmd *c, struct cv_err *err)
 {
-    return get_evals(b, "Evals", true, &c->evals, &c->n_evals, err);
+    return fsm_get_evals(b, "Evals", true, &c->evals, &c->n_evals, err);
 }
 
 static int dec_eval_delete(const struct cv_json *b, struct fsm_cmd *c, struct cv_err *err)
 {
-    int rc = get_uuids(b, "Evals", false, &c->ids, &c->n_ids, err);
-    return rc ? rc : get_uuids(b, "Allocs", false, &c->alloc_ids, &c->n_alloc_ids, err);
+    int rc = fsm_get_uuids(b, "Evals", false, &c->ids, &c->n_ids, err);
+    return rc ? rc : fsm_get_uuids(b, "Allocs", false, &c->alloc_ids, &c->n_alloc_ids, err);
 }
 
 static int dec_alloc_client_update(const struct cv_json *b, struct fsm_cmd *c, struct cv_err *err)
 {
     int rc = get_allocs(b, "Allocs", true, &c->allocs, &c->n_allocs, err);
-    return rc ? rc : get_evals(b, "Evals", false, &c->evals, &c->n_evals, err);
+    return rc ? rc : fsm_get_evals(b, "Evals", false, &c->evals, &c->n_evals, err);
 }
 
 static int dec_plan_apply(const struct cv_json *b, struct fsm_cmd *c, struct cv_err *err)
 {
     int rc;
-    if ((rc = get_uuid(b, "EvalID", true, &c->eval_id, err)) != 0 ||
+    if ((rc = fsm_get_uuid(b, "EvalID", true, &c->eval_id, err)) != 0 ||
         (rc = get_allocs(b, "AllocsUpdated", false, &c->allocs, &c->n_allocs, err)) != 0 ||
         (rc = get_stops(b, c, err)) != 0) {
         return rc;
@@ -711,14 +597,15 @@ typedef int (*dec_fn)(const struct cv_json *body, struct fsm_cmd *c, struct cv_e
 static const dec_fn decoders[FSM_COMMAND_MAX + 1] = {
     [FSM_JOB_REGISTER] = dec_job_register,
     [FSM_JOB_DEREGISTER] = dec_job_deregister,
-    [FSM_NODE_REGISTER] = dec_node_register,
-    [FSM_NODE_STATUS] = dec_node_status,
-    [FSM_NODE_ELIGIBILITY] = dec_node_eligibility,
-    [FSM_NODE_DEREGISTER] = dec_node_deregister,
+    [FSM_NODE_REGISTER] = fsm_node_decode,
+    [FSM_NODE_STATUS] = fsm_node_decode,
+    [FSM_NODE_ELIGIBILITY] = fsm_node_decode,
+    [FSM_NODE_DEREGISTER] = fsm_node_decode,
     [FSM_EVAL_UPDATE] = dec_eval_update,
     [FSM_EVAL_DELETE] = dec_eval_delete,
     [FSM_ALLOC_CLIENT_UPDATE] = dec_alloc_client_update,
     [FSM_PLAN_APPLY] = dec_plan_apply,
+    [FSM_NODE_DRAIN] = fsm_node_decode,
 };
 
 int fsm_cmd_decode(unsigned type, const struct cv_json *body, struct fsm_cmd **out,
@@ -729,8 +616,8 @@ int fsm_cmd_decode(unsigned type, const struct cv_json *body, struct fsm_cmd **o
         return cv_err_setf(err, CV_EINTERNAL, "no decoder for command type %u", type);
     }
     if (body->type != CV_JSON_OBJECT) {
-        return bad(err, "", "the body must be a JSON object, got %s",
-                   cv_json_type_name(body->type));
+        return fsm_bad(err, "", "the body must be a JSON object, got %s",
+                       cv_json_type_name(body->type));
     }
     struct fsm_cmd *c = cv_calloc(1, sizeof *c);
     c->type = type;
@@ -762,6 +649,8 @@ void fsm_cmd_free(struct fsm_cmd *c)
     cv_free(c->ids);
     cv_free(c->alloc_ids);
     cv_free(c->stops);
+    cv_free(c->drain.force_deadline);
+    cv_free(c->drain.started_at);
     cv_free(c);
 }
 
@@ -785,7 +674,7 @@ static int put_eval(struct fsm_cmd *c, struct state_txn *txn, struct fsm_result 
     return rc;
 }
 
-static int put_evals(struct fsm_cmd *c, struct state_txn *txn, struct cv_err *err)
+int fsm_put_evals(struct fsm_cmd *c, struct state_txn *txn, struct cv_err *err)
 {
     if (c->n_evals == 0) {
         return 0;
@@ -853,40 +742,11 @@ static int apply_job_deregister(struct fsm_cmd *c, struct state_txn *txn, uint64
     return put_eval(c, txn, res, err);
 }
 
-static int apply_node_register(struct fsm_cmd *c, struct state_txn *txn, struct cv_err *err)
-{
-    int rc = state_txn_upsert_node(txn, c->node, err);
-    if (rc == 0) {
-        c->node = NULL;
-    }
-    return rc;
-}
-
-/* Nomad's applyStatusUpdate refuses a status for an unknown node; the
- * evaluations the change creates go in the same transaction. */
-static int apply_node_status(struct fsm_cmd *c, struct state_txn *txn, struct cv_err *err)
-{
-    int rc = state_txn_update_node_status(txn, c->node_id, c->status, c->updated_at, err);
-    return rc ? rc : put_evals(c, txn, err);
-}
-
-/* Refuses an unknown node, and making a draining node eligible. */
-static int apply_node_eligibility(struct fsm_cmd *c, struct state_txn *txn, struct cv_err *err)
-{
-    return state_txn_update_node_eligibility(txn, c->node_id, c->eligibility, err);
-}
-
-/* Refuses the whole batch when a node is unknown, as Nomad's DeleteNode. */
-static int apply_node_deregister(struct fsm_cmd *c, struct state_txn *txn, struct cv_err *err)
-{
-    return state_txn_delete_nodes(txn, c->ids, c->n_ids, err);
-}
-
 /* Evaluations of jobs that do not exist are written: Nomad's UpsertEvals
  * does not require the job (a job's status is updated when it exists). */
 static int apply_eval_update(struct fsm_cmd *c, struct state_txn *txn, struct cv_err *err)
 {
-    return put_evals(c, txn, err);
+    return fsm_put_evals(c, txn, err);
 }
 
 /* Unknown IDs are skipped, as Nomad's DeleteEval does. */
@@ -904,7 +764,7 @@ static int apply_alloc_client_update(struct fsm_cmd *c, struct state_txn *txn, s
         return rc;
     }
     c->n_allocs = 0; /* the state took (and freed) every update */
-    return put_evals(c, txn, err);
+    return fsm_put_evals(c, txn, err);
 }
 
 /* The stored allocation with Nomad's AllocationDiff applied to a copy; its
@@ -1002,13 +862,11 @@ int fsm_cmd_apply(struct fsm_cmd *c, struct state_txn *txn, uint64_t index, stru
     case FSM_JOB_DEREGISTER:
         return apply_job_deregister(c, txn, index, res, err);
     case FSM_NODE_REGISTER:
-        return apply_node_register(c, txn, err);
     case FSM_NODE_STATUS:
-        return apply_node_status(c, txn, err);
     case FSM_NODE_ELIGIBILITY:
-        return apply_node_eligibility(c, txn, err);
     case FSM_NODE_DEREGISTER:
-        return apply_node_deregister(c, txn, err);
+    case FSM_NODE_DRAIN:
+        return fsm_node_apply(c, txn, err);
     case FSM_EVAL_UPDATE:
         return apply_eval_update(c, txn, err);
     case FSM_EVAL_DELETE:

@@ -39,8 +39,8 @@
  *
  * What it does not do: ACLs (X-Nomad-Token is ignored), TLS, namespaces
  * other than "default", cross-region forwarding (?region= naming another
- * region is answered "No path to region"), node drain (the FSM has no drain
- * command yet: 501).
+ * region is answered "No path to region"), moving allocations off a draining
+ * node (the drain is recorded; the drainer comes with the scheduler).
  */
 #ifndef CV_HTTP_H
 #define CV_HTTP_H

@@ -37,7 +37,7 @@ static const struct http_endpoint endpoints[] = {
     {"nodes.list", "/v1/nodes", NULL, HTTP_M_GET, HTTP_READ, T_NODES, http_nodes_list, NULL},
     {"node.allocations", "/v1/node/", "/allocations", HTTP_M_GET, HTTP_READ, T_ALLOCS,
      http_node_allocations, NULL},
-    {"node.drain", "/v1/node/", "/drain", HTTP_M_WRITE, HTTP_LOCAL, 0, NULL, http_node_drain},
+    {"node.drain", "/v1/node/", "/drain", HTTP_M_WRITE, HTTP_WRITE, 0, NULL, http_node_drain},
     {"node.eligibility", "/v1/node/", "/eligibility", HTTP_M_WRITE, HTTP_WRITE, 0, NULL,
      http_node_eligibility},
     {"node.get", "/v1/node/", "", HTTP_M_GET, HTTP_READ, T_NODES, http_node_get, NULL},

@@ -673,6 +673,21 @@ int state_txn_delete_job(struct state_txn *txn, const char *job_id, struct cv_er
 
 /* ---- nodes ------------------------------------------------------------------------- */
 
+/* Replaces node's drain strategy with a deep copy of ds (NULL: none). The
+ * copy goes through the model's copy, so its strings are canonical ("" for
+ * an absent time) whatever ds holds. */
+static void node_set_drain(struct cv_node *node, const struct cv_drain_strategy *ds)
+{
+    struct cv_node tmp;
+    memset(&tmp, 0, sizeof tmp);
+    tmp.drain_strategy = (struct cv_drain_strategy *)ds; /* only read */
+    struct cv_node *copy = cv_node_copy(&tmp);
+    struct cv_drain_strategy *old = node->drain_strategy;
+    node->drain_strategy = copy->drain_strategy;
+    copy->drain_strategy = old;
+    cv_node_free(copy);
+}
+
 int state_txn_upsert_node(struct state_txn *txn, struct cv_node *node, struct cv_err *err)
 {
     if (empty(node->id)) {
@@ -686,14 +701,7 @@ int state_txn_upsert_node(struct state_txn *txn, struct cv_node *node, struct cv
         node->drain = ex->drain;
         cv_set_string(&node->scheduling_eligibility, ex->scheduling_eligibility);
         if (ex->drain_strategy || node->drain_strategy) {
-            struct cv_node tmp;
-            memset(&tmp, 0, sizeof tmp);
-            tmp.drain_strategy = ex->drain_strategy;
-            struct cv_node *copy = cv_node_copy(&tmp);
-            struct cv_drain_strategy *ds = node->drain_strategy;
-            node->drain_strategy = copy->drain_strategy;
-            copy->drain_strategy = ds;
-            cv_node_free(copy);
+            node_set_drain(node, ex->drain_strategy);
         }
     } else {
         node->create_index = txn->index;
@@ -754,6 +762,31 @@ int state_txn_update_node_eligibility(struct state_txn *txn, const char *node_id
     }
     struct cv_node *copy = node_copy_for_update(txn, exo);
     cv_set_string(&copy->scheduling_eligibility, eligibility);
+    node_store(txn, exo, copy);
+    return 0;
+}
+
+/* Nomad's updateNodeDrainImpl: the strategy replaces the node's, a drain
+ * makes the node ineligible, and turning it off makes it eligible only when
+ * asked (a node an operator had made ineligible before draining it stays
+ * so otherwise). */
+int state_txn_update_node_drain(struct state_txn *txn, const char *node_id,
+                                const struct cv_drain_strategy *strategy, bool mark_eligible,
+                                int64_t updated_at, struct cv_err *err)
+{
+    const struct state_obj *exo = get_obj(txn, STATE_T_NODES, node_id);
+    if (!exo) {
+        return cv_err_setf(err, CV_ENOTFOUND, "node \"%s\" not found", node_id);
+    }
+    struct cv_node *copy = node_copy_for_update(txn, exo);
+    node_set_drain(copy, strategy);
+    copy->drain = strategy != NULL;
+    if (strategy) {
+        cv_set_string(&copy->scheduling_eligibility, CV_NODE_INELIGIBLE);
+    } else if (mark_eligible) {
+        cv_set_string(&copy->scheduling_eligibility, CV_NODE_ELIGIBLE);
+    }
+    copy->status_updated_at = updated_at;
     node_store(txn, exo, copy);
     return 0;
 }

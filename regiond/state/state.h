@@ -194,6 +194,17 @@ int state_txn_update_node_status(struct state_txn *txn, const char *node_id, con
  * when making a draining node eligible. */
 int state_txn_update_node_eligibility(struct state_txn *txn, const char *node_id,
                                       const char *eligibility, struct cv_err *err);
+/* Sets or clears a node's drain (Nomad's UpdateNodeDrain). strategy is
+ * borrowed and copied into the node as its DrainStrategy, with Drain true
+ * and SchedulingEligibility "ineligible"; NULL turns the drain off (no
+ * DrainStrategy, Drain false), and with mark_eligible makes the node
+ * "eligible" again (without, its eligibility stays as it is). The node's
+ * StatusUpdatedAt becomes updated_at (Unix seconds). The strategy's times
+ * must be RFC 3339 or "" (the caller validated them). CV_ENOTFOUND when
+ * the node is unknown. */
+int state_txn_update_node_drain(struct state_txn *txn, const char *node_id,
+                                const struct cv_drain_strategy *strategy, bool mark_eligible,
+                                int64_t updated_at, struct cv_err *err);
 /* Deletes nodes; CV_ENOTFOUND (and nothing deleted) if one is unknown. */
 int state_txn_delete_nodes(struct state_txn *txn, const char *const *ids, size_t n,
                            struct cv_err *err);

@@ -564,6 +564,110 @@ static void test_node_commands_refused_by_the_state(void **state)
     fx_done(&x);
 }
 
+/* NodeDrain: the entry as it reads; drain on (ineligible, kept across a
+ * re-registration, "eligible" refused); drain off with MarkEligible; an
+ * unknown node refused without a trace; a bad strategy named by path. */
+static void test_node_drain(void **state)
+{
+    (void)state;
+    struct fx x;
+    fx_init(&x);
+    register_node(&x, 1, false);
+    char force[] = "2026-01-01T01:00:00Z", started[] = "2026-01-01T00:00:00.25Z";
+    struct cv_drain_strategy ds = {.deadline = 3600000000000,
+                                   .ignore_system_jobs = true,
+                                   .force_deadline = force,
+                                   .started_at = started};
+    encoded(fsm_encode_node_drain(NODE_ID(1), &ds, false, 1700000000, &x.entry, NULL));
+    assert_int_equal((unsigned char)x.entry.data[0], FSM_NODE_DRAIN);
+    assert_int_equal((unsigned char)x.entry.data[1], FSM_COMMAND_VERSION);
+    char expect[512];
+    snprintf(expect, sizeof expect,
+             "{\"NodeID\":\"%s\",\"DrainStrategy\":{\"Deadline\":3600000000000,"
+             "\"IgnoreSystemJobs\":true,\"ForceDeadline\":\"%s\",\"StartedAt\":\"%s\"},"
+             "\"MarkEligible\":false,\"UpdatedAt\":1700000000}",
+             NODE_ID(1), force, started);
+    assert_string_equal(x.entry.data + 2, expect);
+    assert_string_equal(fsm_command_name(FSM_NODE_DRAIN), "NodeDrain");
+    struct fsm_result res = apply(&x);
+    applied(&res);
+    assert_int_equal(res.type, FSM_NODE_DRAIN);
+    const struct cv_node *n = state_node(view(&x), NODE_ID(1));
+    assert_true(n->drain);
+    assert_non_null(n->drain_strategy);
+    assert_i64_equal(n->drain_strategy->deadline, 3600000000000);
+    assert_true(n->drain_strategy->ignore_system_jobs);
+    assert_string_equal(n->drain_strategy->force_deadline, force);
+    assert_string_equal(n->drain_strategy->started_at, started);
+    assert_string_equal(n->scheduling_eligibility, CV_NODE_INELIGIBLE);
+    assert_i64_equal(n->status_updated_at, 1700000000);
+    assert_u64_equal(n->modify_index, x.index);
+
+    /* Still refused: "eligible" while draining. A client registering
+     * again does not undo the drain. */
+    encoded(fsm_encode_node_eligibility(NODE_ID(1), CV_NODE_ELIGIBLE, &x.entry, NULL));
+    res = apply(&x);
+    assert_int_equal(res.outcome, FSM_REJECTED);
+    assert_int_equal(res.err.code, CV_EINVAL);
+    register_node(&x, 1, false);
+    n = state_node(view(&x), NODE_ID(1));
+    assert_non_null(n->drain_strategy);
+    assert_string_equal(n->scheduling_eligibility, CV_NODE_INELIGIBLE);
+
+    /* Off, with MarkEligible. */
+    encoded(fsm_encode_node_drain(NODE_ID(1), NULL, true, 1700000100, &x.entry, NULL));
+    snprintf(expect, sizeof expect,
+             "{\"NodeID\":\"%s\",\"DrainStrategy\":null,\"MarkEligible\":true,"
+             "\"UpdatedAt\":1700000100}",
+             NODE_ID(1));
+    assert_string_equal(x.entry.data + 2, expect);
+    res = apply(&x);
+    applied(&res);
+    n = state_node(view(&x), NODE_ID(1));
+    assert_false(n->drain);
+    assert_null(n->drain_strategy);
+    assert_string_equal(n->scheduling_eligibility, CV_NODE_ELIGIBLE);
+    assert_i64_equal(n->status_updated_at, 1700000100);
+
+    /* An unknown node: refused, the state byte-identical. */
+    char *before = state_text(x.st);
+    uint64_t nodes = state_table_index(view(&x), STATE_NODES);
+    encoded(fsm_encode_node_drain(NODE_ID(7), &ds, false, 1, &x.entry, NULL));
+    res = apply(&x);
+    assert_int_equal(res.outcome, FSM_REJECTED);
+    assert_int_equal(res.err.code, CV_ENOTFOUND);
+    assert_non_null(strstr(res.err.msg, "not found"));
+    char *after = state_text(x.st);
+    assert_string_equal(rows(after), rows(before));
+    assert_u64_equal(state_table_index(view(&x), STATE_NODES), nodes);
+    cv_free(after);
+    cv_free(before);
+
+    /* A strategy with a bad time is skipped, the field named. */
+    FILE *log = tmpfile();
+    assert_non_null(log);
+    cv_log_set_sink(log);
+    char bad[256];
+    int len = snprintf(bad, sizeof bad,
+                       "\x0b\x01{\"NodeID\":\"%s\",\"DrainStrategy\":{\"Deadline\":-1,"
+                       "\"ForceDeadline\":\"tomorrow\"}}",
+                       NODE_ID(1));
+    x.index++;
+    assert_int_equal(fsm_apply(x.f, x.index, bad, (size_t)len, &res), 0);
+    cv_log_set_sink(NULL);
+    fclose(log);
+    assert_int_equal(res.outcome, FSM_SKIPPED);
+    assert_string_equal(res.err.path, "DrainStrategy.ForceDeadline");
+    assert_null(state_node(view(&x), NODE_ID(1))->drain_strategy);
+
+    struct fsm_stats st;
+    fsm_get_stats(x.f, &st);
+    assert_u64_equal(st.applied, 4);
+    assert_u64_equal(st.rejected, 2);
+    assert_u64_equal(st.skipped, 1);
+    fx_done(&x);
+}
+
 /* ---- evaluations and allocations ------------------------------------------------------------- */
 
 static void test_eval_update_and_delete(void **state)
@@ -843,7 +947,7 @@ static void test_malformed_entries_are_skipped(void **state)
         {"header only", "\x01\x01", 2},
         {"type 0", "\x00\x01{}", 4},
         B("unknown type", "\x63\x01{}"),
-        B("type past the last", "\x0b\x01{}"),
+        B("type past the last", "\x0c\x01{}"),
         {"version 0", "\x01\x00{}", 4},
         B("version 2", "\x01\x02{}"),
         B("bad JSON", "\x01\x01{\"Job\":"),
@@ -904,6 +1008,28 @@ static void test_malformed_entries_are_skipped(void **state)
         B("client update of the wrong type",
           "\x09\x01{\"Allocs\":[{\"ID\":\"20000000-0000-4000-8000-000000000001\","
           "\"ClientStatus\":\"running\",\"ModifyTime\":\"later\"}]}"),
+        B("drain without NodeID", "\x0b\x01{\"MarkEligible\":true}"),
+        B("drain NodeID not a UUID", "\x0b\x01{\"NodeID\":\"n1\"}"),
+        B("drain MarkEligible a string",
+          "\x0b\x01{\"NodeID\":\"10000000-0000-4000-8000-000000000001\",\"MarkEligible\":\"yes\"}"),
+        B("drain UpdatedAt negative",
+          "\x0b\x01{\"NodeID\":\"10000000-0000-4000-8000-000000000001\",\"UpdatedAt\":-1}"),
+        B("DrainStrategy a string",
+          "\x0b\x01{\"NodeID\":\"10000000-0000-4000-8000-000000000001\",\"DrainStrategy\":\"on\"}"),
+        B("DrainStrategy an array",
+          "\x0b\x01{\"NodeID\":\"10000000-0000-4000-8000-000000000001\",\"DrainStrategy\":[]}"),
+        B("drain Deadline a float",
+          "\x0b\x01{\"NodeID\":\"10000000-0000-4000-8000-000000000001\",\"DrainStrategy\":{"
+          "\"Deadline\":1.5}}"),
+        B("drain IgnoreSystemJobs a number",
+          "\x0b\x01{\"NodeID\":\"10000000-0000-4000-8000-000000000001\",\"DrainStrategy\":{"
+          "\"IgnoreSystemJobs\":1}}"),
+        B("drain ForceDeadline not a time",
+          "\x0b\x01{\"NodeID\":\"10000000-0000-4000-8000-000000000001\",\"DrainStrategy\":{"
+          "\"ForceDeadline\":\"soon\"}}"),
+        B("drain StartedAt a number",
+          "\x0b\x01{\"NodeID\":\"10000000-0000-4000-8000-000000000001\",\"DrainStrategy\":{"
+          "\"StartedAt\":5}}"),
         B("plan without EvalID", "\x0a\x01{\"AllocsUpdated\":[]}"),
         B("plan AllocsUpdated invalid",
           "\x0a\x01{\"EvalID\":\"30000000-0000-4000-8000-000000000001\","
@@ -1210,6 +1336,7 @@ int main(void)
         CV_TEST(test_job_deregister_unknown_is_rejected_whole),
         CV_TEST(test_node_lifecycle),
         CV_TEST(test_node_commands_refused_by_the_state),
+        CV_TEST(test_node_drain),
         CV_TEST(test_eval_update_and_delete),
         CV_TEST(test_alloc_client_update),
         CV_TEST(test_plan_apply),

@@ -516,6 +516,114 @@ static void test_nodes(void **state)
     state_store_free(st);
 }
 
+/* Nomad's UpdateNodeDrain: the strategy is copied in, the node becomes
+ * ineligible; off with MarkEligible makes it eligible, off without leaves
+ * its eligibility; the old node object stays in older snapshots. */
+static void test_node_drain(void **state)
+{
+    (void)state;
+    struct state_store *st = state_store_new(NULL);
+    put_node(st, 11, mk_node(1));
+    put_node(st, 12, mk_node(2));
+    struct state_snap *before = state_snapshot(st);
+    const struct cv_node *old = state_node(before, node_id(1));
+
+    /* The strategy is borrowed: the caller frees its own right after. */
+    struct cv_drain_strategy *ds = cv_calloc(1, sizeof *ds);
+    ds->deadline = 3600000000000;
+    ds->ignore_system_jobs = true;
+    ds->force_deadline = cv_strdup("2026-01-01T01:00:00Z");
+    ds->started_at = cv_strdup("2026-01-01T00:00:00.5Z");
+    struct state_txn *txn = state_txn_begin(st, 13);
+    assert_int_equal(state_txn_update_node_drain(txn, node_id(1), ds, false, 1717, NULL), 0);
+    state_txn_commit(txn);
+    cv_free(ds->force_deadline);
+    cv_free(ds->started_at);
+    cv_free(ds);
+
+    struct state_snap *s = state_snapshot(st);
+    const struct cv_node *n = state_node(s, node_id(1));
+    assert_true(n != old); /* a new object: the old one is immutable */
+    assert_true(n->drain);
+    assert_non_null(n->drain_strategy);
+    assert_i64_equal(n->drain_strategy->deadline, 3600000000000);
+    assert_true(n->drain_strategy->ignore_system_jobs);
+    assert_string_equal(n->drain_strategy->force_deadline, "2026-01-01T01:00:00Z");
+    assert_string_equal(n->drain_strategy->started_at, "2026-01-01T00:00:00.5Z");
+    assert_string_equal(n->scheduling_eligibility, CV_NODE_INELIGIBLE);
+    assert_i64_equal(n->status_updated_at, 1717);
+    assert_string_equal(n->status, CV_NODE_STATUS_READY);
+    assert_u64_equal(n->create_index, 11);
+    assert_u64_equal(n->modify_index, 13);
+    assert_u64_equal(state_table_index(s, STATE_NODES), 13);
+    /* The snapshot taken before still holds the node as it was. */
+    assert_ptr_equal(state_node(before, node_id(1)), old);
+    assert_false(old->drain);
+    assert_null(old->drain_strategy);
+    assert_string_equal(old->scheduling_eligibility, CV_NODE_ELIGIBLE);
+    assert_u64_equal(old->modify_index, 11);
+    state_snapshot_release(s);
+    state_snapshot_release(before);
+
+    /* While draining: "eligible" is refused; an update replaces the
+     * strategy; strings left NULL are stored canonical (""). */
+    struct cv_err err;
+    struct cv_drain_strategy force = {.deadline = -1};
+    txn = state_txn_begin(st, 14);
+    assert_int_equal(state_txn_update_node_eligibility(txn, node_id(1), CV_NODE_ELIGIBLE, &err),
+                     CV_EINVAL);
+    assert_int_equal(state_txn_update_node_drain(txn, node_id(1), &force, true, 1718, NULL), 0);
+    state_txn_commit(txn);
+    s = state_snapshot(st);
+    n = state_node(s, node_id(1));
+    assert_i64_equal(n->drain_strategy->deadline, -1);
+    assert_false(n->drain_strategy->ignore_system_jobs);
+    assert_string_equal(n->drain_strategy->force_deadline, "");
+    assert_string_equal(n->drain_strategy->started_at, "");
+    assert_string_equal(n->scheduling_eligibility, CV_NODE_INELIGIBLE); /* MarkEligible ignored */
+    state_snapshot_release(s);
+
+    /* Off without MarkEligible: no strategy, still ineligible. */
+    txn = state_txn_begin(st, 15);
+    assert_int_equal(state_txn_update_node_drain(txn, node_id(1), NULL, false, 1719, NULL), 0);
+    state_txn_commit(txn);
+    s = state_snapshot(st);
+    n = state_node(s, node_id(1));
+    assert_false(n->drain);
+    assert_null(n->drain_strategy);
+    assert_string_equal(n->scheduling_eligibility, CV_NODE_INELIGIBLE);
+    assert_i64_equal(n->status_updated_at, 1719);
+    state_snapshot_release(s);
+
+    /* Off with MarkEligible: eligible again (also for a node that was not
+     * draining, as Nomad's). Re-registering keeps what the drain set. */
+    txn = state_txn_begin(st, 16);
+    assert_int_equal(state_txn_update_node_drain(txn, node_id(1), NULL, true, 1720, NULL), 0);
+    assert_int_equal(state_txn_update_node_eligibility(txn, node_id(2), CV_NODE_INELIGIBLE, NULL),
+                     0);
+    assert_int_equal(state_txn_update_node_drain(txn, node_id(2), NULL, true, 1720, NULL), 0);
+    state_txn_commit(txn);
+    s = state_snapshot(st);
+    assert_string_equal(state_node(s, node_id(1))->scheduling_eligibility, CV_NODE_ELIGIBLE);
+    assert_string_equal(state_node(s, node_id(2))->scheduling_eligibility, CV_NODE_ELIGIBLE);
+    state_snapshot_release(s);
+
+    /* An unknown node: CV_ENOTFOUND, and nothing written. */
+    txn = state_txn_begin(st, 17);
+    assert_int_equal(state_txn_update_node_drain(txn, node_id(9), &force, false, 1, &err),
+                     CV_ENOTFOUND);
+    assert_string_equal(err.msg, "node \"10000000-0000-4000-8000-000000000009\" not found");
+    const struct state_snap *view = state_txn_view(txn);
+    assert_null(state_node(view, node_id(9)));
+    assert_int_equal(state_table_count(view, STATE_NODES), 2);
+    state_txn_commit(txn);
+    s = state_snapshot(st);
+    assert_u64_equal(state_table_index(s, STATE_NODES), 16);
+    assert_u64_equal(state_snap_index(s), 17);
+    state_snapshot_release(s);
+    state_store_free(st);
+}
+
 static void test_allocs_and_indexes(void **state)
 {
     (void)state;
@@ -1522,6 +1630,7 @@ int main(void)
         CV_TEST(test_job_versions_keep_newest_stable),
         CV_TEST(test_job_status),
         CV_TEST(test_nodes),
+        CV_TEST(test_node_drain),
         CV_TEST(test_allocs_and_indexes),
         CV_TEST(test_failed_write_changes_nothing),
         CV_TEST(test_evals_and_indexes),
