@@ -1,9 +1,10 @@
 /*
  * fsm_commands: the FSM's commands, each three ways: how the leader encodes
  * it, how every server decodes it and how it is applied to the state store
- * inside the entry's transaction; and the helpers every command uses
- * (fsm_internal.h). The node commands are in fsm_nodes.c. fsm.c does the
- * rest (header, transaction, outcome, counters, logs).
+ * inside the entry's transaction; and the encoding and application helpers
+ * every command uses (fsm_internal.h). The node commands are in
+ * fsm_nodes.c, the member readers every decoder uses in fsm_decode.c.
+ * fsm.c does the rest (header, transaction, outcome, counters, logs).
  *
  * Decoding treats the body as hostile. Model objects (Job, Node,
  * Evaluation, a plan's Allocation) go through their model's decoder, as at
@@ -26,7 +27,6 @@
 #include "regiond/fsm_internal.h"
 
 #include <inttypes.h>
-#include <stdarg.h>
 #include <stdio.h>
 #include <string.h>
 
@@ -208,171 +208,6 @@ int fsm_encode_plan_apply(const struct fsm_plan *plan, struct cv_buf *out, struc
     return fsm_enc_finish(g, FSM_PLAN_APPLY, out, err);
 }
 
-/* ---- decoding: shapes ------------------------------------------------------------ */
-
-int fsm_bad(struct cv_err *err, const char *path, const char *fmt, ...)
-{
-    char msg[CV_ERR_MSG_MAX];
-    va_list ap;
-    va_start(ap, fmt);
-    vsnprintf(msg, sizeof msg, fmt, ap);
-    va_end(ap);
-    return cv_err_set_pathf(err, CV_EPARSE, path, "%s", msg);
-}
-
-/* Turns the first problem of a list (a model's decoder's, or checks made
- * with the model's helpers) into err, under path. Frees the list. */
-int fsm_list_failed(struct cv_err *err, const char *path, struct cv_errlist *errs)
-{
-    char full[CV_ERR_PATH_MAX];
-    int rc;
-    if (errs->len == 0) {
-        rc = fsm_bad(err, path, "is invalid");
-    } else {
-        cv_path_join(full, path, errs->items[0].path);
-        if (errs->len > 1) {
-            rc = fsm_bad(err, full, "%s (and %zu more)", errs->items[0].msg, errs->len - 1);
-        } else {
-            rc = fsm_bad(err, full, "%s", errs->items[0].msg);
-        }
-    }
-    cv_errlist_free(errs);
-    return rc;
-}
-
-/* The member `key` of an object; NULL when absent or null (Go's nil). */
-const struct cv_json *fsm_member(const struct cv_json *obj, const char *key)
-{
-    const struct cv_json *v = cv_json_object_get(obj, key);
-    return v && v->type != CV_JSON_NULL ? v : NULL;
-}
-
-static int string_value(const struct cv_json *v, const char *path, bool required, const char **out,
-                        struct cv_err *err)
-{
-    if (v->type != CV_JSON_STRING) {
-        return fsm_bad(err, path, "must be a string, got %s", cv_json_type_name(v->type));
-    }
-    if (strlen(v->u.string.ptr) != v->u.string.len) {
-        return fsm_bad(err, path, "must not contain a NUL character");
-    }
-    if (required && v->u.string.len == 0) {
-        return fsm_bad(err, path, "is required");
-    }
-    *out = v->u.string.ptr;
-    return 0;
-}
-
-/* A string member; "" when absent and not required. Borrowed from the
- * document. */
-int fsm_get_string(const struct cv_json *obj, const char *key, bool required, const char **out,
-                   struct cv_err *err)
-{
-    const struct cv_json *v = fsm_member(obj, key);
-    *out = "";
-    if (!v) {
-        return required ? fsm_bad(err, key, "is required") : 0;
-    }
-    return string_value(v, key, required, out, err);
-}
-
-/* A UUID at path (or "" when not required). */
-static int check_uuid(const char *value, const char *path, bool required, struct cv_err *err)
-{
-    struct cv_errlist errs;
-    cv_errlist_init(&errs);
-    cv_check_uuid(&errs, "", path, value, required);
-    return errs.len ? fsm_list_failed(err, "", &errs) : (cv_errlist_free(&errs), 0);
-}
-
-int fsm_check_vocab(const char *value, const char *path, const char *const *allowed,
-                    struct cv_err *err)
-{
-    struct cv_errlist errs;
-    cv_errlist_init(&errs);
-    cv_check_vocab(&errs, "", path, value, allowed);
-    return errs.len ? fsm_list_failed(err, "", &errs) : (cv_errlist_free(&errs), 0);
-}
-
-int fsm_get_uuid(const struct cv_json *obj, const char *key, bool required, const char **out,
-                 struct cv_err *err)
-{
-    int rc = fsm_get_string(obj, key, required, out, err);
-    return rc ? rc : check_uuid(*out, key, required, err);
-}
-
-int fsm_get_bool(const struct cv_json *obj, const char *key, bool *out, struct cv_err *err)
-{
-    const struct cv_json *v = fsm_member(obj, key);
-    *out = false;
-    if (!v) {
-        return 0;
-    }
-    if (v->type != CV_JSON_BOOL) {
-        return fsm_bad(err, key, "must be a boolean, got %s", cv_json_type_name(v->type));
-    }
-    *out = v->u.boolean;
-    return 0;
-}
-
-int fsm_get_int(const struct cv_json *obj, const char *key, int64_t *out, struct cv_err *err)
-{
-    const struct cv_json *v = fsm_member(obj, key);
-    *out = 0;
-    if (!v) {
-        return 0;
-    }
-    if (v->type != CV_JSON_NUMBER || cv_json_int64(v, out) != 0) {
-        *out = 0;
-        return fsm_bad(err, key, "must be a 64-bit integer, got %.32s",
-                       v->type == CV_JSON_NUMBER ? v->u.number.text : cv_json_type_name(v->type));
-    }
-    return 0;
-}
-
-/* An array member; *arr NULL when absent (an error when required). */
-static int get_array(const struct cv_json *obj, const char *key, bool required,
-                     const struct cv_json **arr, struct cv_err *err)
-{
-    const struct cv_json *v = fsm_member(obj, key);
-    *arr = NULL;
-    if (!v) {
-        return required ? fsm_bad(err, key, "is required") : 0;
-    }
-    if (v->type != CV_JSON_ARRAY) {
-        return fsm_bad(err, key, "must be an array, got %s", cv_json_type_name(v->type));
-    }
-    *arr = v;
-    return 0;
-}
-
-/* An array of UUIDs, borrowed from the document into a new array of
- * pointers (*out, freed by the command). */
-int fsm_get_uuids(const struct cv_json *obj, const char *key, bool required, const char ***out,
-                  size_t *n, struct cv_err *err)
-{
-    const struct cv_json *arr;
-    int rc = get_array(obj, key, required, &arr, err);
-    if (rc || !arr || arr->u.array.len == 0) {
-        return rc;
-    }
-    *out = cv_calloc(arr->u.array.len, sizeof **out);
-    for (size_t i = 0; i < arr->u.array.len; i++) {
-        char path[CV_ERR_PATH_MAX];
-        cv_path_index(path, "", key, i);
-        const char *s = NULL;
-        rc = string_value(arr->u.array.items[i], path, true, &s, err);
-        if (rc == 0) {
-            rc = check_uuid(s, path, true, err);
-        }
-        if (rc) {
-            return rc;
-        }
-        (*out)[(*n)++] = s;
-    }
-    return 0;
-}
-
 /* ---- decoding: model objects ------------------------------------------------------ */
 
 static int decode_job(const struct cv_json *v, const char *path, struct cv_job **out,
@@ -381,18 +216,6 @@ static int decode_job(const struct cv_json *v, const char *path, struct cv_job *
     struct cv_errlist errs;
     cv_errlist_init(&errs);
     if (cv_job_decode(v, out, &errs) != 0) {
-        return fsm_list_failed(err, path, &errs);
-    }
-    cv_errlist_free(&errs);
-    return 0;
-}
-
-static int decode_eval(const struct cv_json *v, const char *path, struct cv_evaluation **out,
-                       struct cv_err *err)
-{
-    struct cv_errlist errs;
-    cv_errlist_init(&errs);
-    if (cv_eval_decode(v, out, &errs) != 0) {
         return fsm_list_failed(err, path, &errs);
     }
     cv_errlist_free(&errs);
@@ -449,37 +272,12 @@ static int decode_client_update(const struct cv_json *v, const char *path,
     return 0;
 }
 
-/* An optional "Eval" member. */
-static int get_eval(const struct cv_json *obj, struct cv_evaluation **out, struct cv_err *err)
-{
-    const struct cv_json *v = fsm_member(obj, "Eval");
-    return v ? decode_eval(v, "Eval", out, err) : 0;
-}
-
-int fsm_get_evals(const struct cv_json *obj, const char *key, bool required,
-                  struct cv_evaluation ***out, size_t *n, struct cv_err *err)
-{
-    const struct cv_json *arr;
-    int rc = get_array(obj, key, required, &arr, err);
-    if (rc || !arr || arr->u.array.len == 0) {
-        return rc;
-    }
-    *out = cv_calloc(arr->u.array.len, sizeof **out);
-    for (size_t i = 0; i < arr->u.array.len && rc == 0; i++) {
-        char path[CV_ERR_PATH_MAX];
-        cv_path_index(path, "", key, i);
-        rc = decode_eval(arr->u.array.items[i], path, &(*out)[i], err);
-        *n += rc == 0;
-    }
-    return rc;
-}
-
 /* Allocations, with the model's decoder (plans) or as client updates. */
 static int get_allocs(const struct cv_json *obj, const char *key, bool client,
                       struct cv_allocation ***out, size_t *n, struct cv_err *err)
 {
     const struct cv_json *arr;
-    int rc = get_array(obj, key, client, &arr, err);
+    int rc = fsm_get_array(obj, key, client, &arr, err);
     if (rc || !arr || arr->u.array.len == 0) {
         return rc;
     }
@@ -498,7 +296,7 @@ static int get_allocs(const struct cv_json *obj, const char *key, bool client,
 static int get_stops(const struct cv_json *obj, struct fsm_cmd *c, struct cv_err *err)
 {
     const struct cv_json *arr;
-    int rc = get_array(obj, "AllocsStopped", false, &arr, err);
+    int rc = fsm_get_array(obj, "AllocsStopped", false, &arr, err);
     if (rc || !arr || arr->u.array.len == 0) {
         return rc;
     }
@@ -547,7 +345,7 @@ static int dec_job_register(const struct cv_json *b, struct fsm_cmd *c, struct c
     const struct cv_json *v = fsm_member(b, "Job");
     int rc = v ? decode_job(v, "Job", &c->job, err) : fsm_bad(err, "Job", "is required");
     if (rc == 0) {
-        rc = get_eval(b, &c->eval, err);
+        rc = fsm_get_eval(b, &c->eval, err);
     }
     return rc ? rc : check_eval_job(c->eval, c->job->id, err);
 }
@@ -558,7 +356,7 @@ static int dec_job_deregister(const struct cv_json *b, struct fsm_cmd *c, struct
     if ((rc = fsm_get_string(b, "JobID", true, &c->job_id, err)) != 0 ||
         (rc = fsm_get_bool(b, "Purge", &c->purge, err)) != 0 ||
         (rc = fsm_get_int(b, "SubmitTime", &c->submit_time, err)) != 0 ||
-        (rc = get_eval(b, &c->eval, err)) != 0) {
+        (rc = fsm_get_eval(b, &c->eval, err)) != 0) {
         return rc;
     }
     return check_eval_job(c->eval, c->job_id, err);
@@ -589,7 +387,7 @@ static int dec_plan_apply(const struct cv_json *b, struct fsm_cmd *c, struct cv_
         (rc = get_stops(b, c, err)) != 0) {
         return rc;
     }
-    return get_eval(b, &c->eval, err);
+    return fsm_get_eval(b, &c->eval, err);
 }
 
 typedef int (*dec_fn)(const struct cv_json *body, struct fsm_cmd *c, struct cv_err *err);

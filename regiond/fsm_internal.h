@@ -1,8 +1,9 @@
 /*
  * fsm_internal: what fsm.c (entries, transactions, counters, snapshots),
- * fsm_commands.c (the commands' dispatch, the shared helpers, the job,
- * evaluation, allocation and plan commands) and fsm_nodes.c (the node
- * commands) share.
+ * fsm_commands.c (the commands' dispatch, the encoding and application
+ * helpers, the job, evaluation, allocation and plan commands),
+ * fsm_decode.c (the decoding helpers) and fsm_nodes.c (the node commands)
+ * share.
  */
 #ifndef CV_FSM_INTERNAL_H
 #define CV_FSM_INTERNAL_H
@@ -90,7 +91,7 @@ void fsm_enc_strings(struct cv_jgen *g, const char *key, const char *const *s, s
 void fsm_enc_evals(struct cv_jgen *g, const char *key, const struct cv_evaluation *const *evals,
                    size_t n);
 
-/* ---- fsm_commands.c: decoding helpers ------------------------------------------------
+/* ---- fsm_decode.c: decoding helpers --------------------------------------------------
  * Each returns 0, or CV_EPARSE with err's path naming the key (a member
  * helper names the key alone: a caller decoding a nested object prefixes
  * the path). Strings are borrowed from the document.
@@ -118,10 +119,16 @@ int fsm_check_vocab(const char *value, const char *path, const char *const *allo
 int fsm_get_bool(const struct cv_json *obj, const char *key, bool *out, struct cv_err *err);
 /* A 64-bit integer member; 0 when absent. */
 int fsm_get_int(const struct cv_json *obj, const char *key, int64_t *out, struct cv_err *err);
+/* An array member; *arr NULL when absent (an error when required). */
+int fsm_get_array(const struct cv_json *obj, const char *key, bool required,
+                  const struct cv_json **arr, struct cv_err *err);
 /* An array of UUIDs into a new array of borrowed pointers (*out; the
  * caller's command frees it); nothing when absent and not required. */
 int fsm_get_uuids(const struct cv_json *obj, const char *key, bool required, const char ***out,
                   size_t *n, struct cv_err *err);
+/* The optional member "Eval" through the model's decoder (*out new; the
+ * command frees it); *out untouched when absent. */
+int fsm_get_eval(const struct cv_json *obj, struct cv_evaluation **out, struct cv_err *err);
 /* An array of evaluations through the model's decoder, into a new array
  * (*out, *n the ones decoded; the command frees them). */
 int fsm_get_evals(const struct cv_json *obj, const char *key, bool required,

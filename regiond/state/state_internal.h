@@ -1,11 +1,13 @@
 /*
  * state_internal: what the state store's files share: the reference-
  * counted object wrapper, the persistent AVL tree (state_tree.c), the
- * state root (a snapshot) and its trees, and key building.
+ * state root (a snapshot) and its trees, the store and its transaction
+ * (state.c, state_txn.c), and key building.
  */
 #ifndef CV_STATE_INTERNAL_H
 #define CV_STATE_INTERNAL_H
 
+#include <pthread.h>
 #include <stdatomic.h>
 #include <stdbool.h>
 #include <stddef.h>
@@ -121,6 +123,29 @@ void state_snap_put(struct state_snap *s, enum state_tree_id id, const char *key
                     struct state_obj *obj);
 /* Removes key if present; returns whether it was. */
 bool state_snap_del(struct state_snap *s, enum state_tree_id id, const char *key, size_t klen);
+
+/* ---- the store and its transaction -------------------------------------------------
+ * state.c begins, commits and aborts the transaction and publishes states;
+ * state_txn.c writes into txn->work and reads the store's configuration.
+ */
+struct state_txn
+{
+    struct state_store *st;
+    struct state_snap *work; /* the next state, held by the transaction alone */
+    uint64_t index;
+    unsigned touched; /* STATE_MASK bits of the tables written */
+};
+
+struct state_store
+{
+    pthread_mutex_t mu; /* guards `current` (the pointer, not the state) */
+    struct state_snap *current;
+    pthread_mutex_t watch_mu; /* guards the watch list; held while callbacks run */
+    struct state_watch *watch_head, *watch_tail; /* fired in registration order */
+    struct state_config cfg;
+    struct state_txn txn; /* the writer's; valid while in_txn */
+    bool in_txn;          /* written and read by the writer thread only */
+};
 
 /* Publishes s (taking its reference) in place of the store's state and
  * fires every watch: state_restore's last step. */
