@@ -75,18 +75,27 @@ static int free_port(const struct e2e_cluster *c)
 
 int e2e_free_port(int type)
 {
-    int fd = socket(AF_INET, type, 0);
-    struct sockaddr_in a = {.sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
-    socklen_t len = sizeof a;
-    int port = -1;
-    if (fd >= 0 && bind(fd, (struct sockaddr *)&a, sizeof a) == 0 &&
-        getsockname(fd, (struct sockaddr *)&a, &len) == 0) {
-        port = ntohs(a.sin_port);
+    /* The range and reasons of free_port; ports handed out before are
+     * skipped even while nothing is bound to them yet. */
+    static int given[64];
+    static size_t n_given;
+    static unsigned seed;
+    if (seed == 0) {
+        seed = (unsigned)getpid() * 2654435761u ^ (unsigned)e2e_now_ms();
     }
-    if (fd >= 0) {
-        close(fd);
+    for (int tries = 0; tries < 200 && n_given < sizeof given / sizeof given[0]; tries++) {
+        seed = seed * 1103515245u + 12345u;
+        int port = 20000 + (int)((seed >> 8) % 12000);
+        bool taken = false;
+        for (size_t i = 0; i < n_given; i++) {
+            taken |= given[i] == port;
+        }
+        if (!taken && can_bind(type, port)) {
+            given[n_given++] = port;
+            return port;
+        }
     }
-    return port;
+    return -1;
 }
 
 int e2e_cluster_init(struct e2e_cluster *c, size_t n)

@@ -79,8 +79,9 @@ int e2e_wait_leader(struct e2e_cluster *c, int timeout_ms);
 /* Milliseconds on the monotonic clock. */
 long long e2e_now_ms(void);
 
-/* A 127.0.0.1 port of `type` (SOCK_STREAM, SOCK_DGRAM) the kernel considers
- * free now, or -1; for other daemons a test or benchmark starts beside. */
+/* A 127.0.0.1 port of `type` (SOCK_STREAM, SOCK_DGRAM) free now, below the
+ * ephemeral range like the servers' and never one handed out before by this
+ * function, or -1; for other daemons a test or benchmark starts beside. */
 int e2e_free_port(int type);
 
 #endif
