@@ -44,7 +44,7 @@ struct duties
     struct hb *hb;
     struct event *tick_ev;
     bool active;
-    uint64_t evals_seen; /* evaluations with ModifyIndex <= this were fed */
+    bool scan_evals;     /* an entry wrote evaluations the apply hook did not name */
     uint64_t nodes_seen; /* nodes with ModifyIndex <= this were looked at */
 };
 
@@ -226,25 +226,27 @@ static void mark_down(struct duties *d, const char *node_id)
 
 /* ---- feeding the broker -------------------------------------------------------- */
 
+static void feed_one(struct duties *d, const struct cv_evaluation *e, bool blocked, uint64_t now)
+{
+    struct broker_eval be;
+    broker_eval_from_cv(e, &be);
+    if (blocked) {
+        enum broker_block_outcome outcome;
+        if (!broker_is_blocked(d->broker, e->id)) {
+            broker_block(d->broker, &be, NULL, now, &outcome);
+        }
+    } else {
+        broker_enqueue(d->broker, &be, now); /* CV_EEXIST: already tracked */
+    }
+}
+
 static void feed(struct duties *d, struct state_snap *snap, const char *status, uint64_t now)
 {
     struct state_iter it;
     state_iter_evals_by_status(snap, status, &it);
     bool blocked = strcmp(status, CV_EVAL_STATUS_BLOCKED) == 0;
     for (const struct cv_evaluation *e; (e = state_iter_next(&it));) {
-        if (e->modify_index <= d->evals_seen) {
-            continue;
-        }
-        struct broker_eval be;
-        broker_eval_from_cv(e, &be);
-        if (blocked) {
-            enum broker_block_outcome outcome;
-            if (!broker_is_blocked(d->broker, e->id)) {
-                broker_block(d->broker, &be, NULL, now, &outcome);
-            }
-        } else {
-            broker_enqueue(d->broker, &be, now); /* CV_EEXIST: already tracked */
-        }
+        feed_one(d, e, blocked, now);
     }
 }
 
@@ -271,17 +273,54 @@ static void unblock_for_nodes(struct duties *d, struct state_snap *snap, uint64_
     d->nodes_seen = index;
 }
 
+/* A full look at the pending and blocked evaluations: when leadership
+ * starts, and after entries that wrote evaluations the apply hook could not
+ * name one by one. */
 static void feed_broker(struct duties *d, uint64_t now)
 {
     struct state_snap *snap = state_snapshot(srv_state(d->srv));
-    uint64_t index = state_table_index(snap, STATE_EVALS);
-    if (index > d->evals_seen) {
+    if (d->scan_evals) {
+        d->scan_evals = false;
         feed(d, snap, CV_EVAL_STATUS_PENDING, now);
         feed(d, snap, CV_EVAL_STATUS_BLOCKED, now);
-        d->evals_seen = index;
     }
     unblock_for_nodes(d, snap, now);
     state_snapshot_release(snap);
+}
+
+/* After each applied command: the evaluation a job register, deregister or
+ * plan names goes to the broker at once (the hot path: one lookup); other
+ * commands that write evaluations ask for a full look on the next tick. */
+static void on_applied(void *arg, uint64_t index, const struct fsm_result *res)
+{
+    (void)index;
+    struct duties *d = arg;
+    if (!d->active || res->outcome != FSM_APPLIED) {
+        return;
+    }
+    switch (res->type) {
+    case FSM_JOB_REGISTER:
+    case FSM_JOB_DEREGISTER:
+    case FSM_PLAN_APPLY:
+        if (res->eval_id[0]) {
+            struct state_snap *snap = state_snapshot(srv_state(d->srv));
+            const struct cv_evaluation *e = state_eval(snap, res->eval_id);
+            if (e && strcmp(e->status, CV_EVAL_STATUS_PENDING) == 0) {
+                feed_one(d, e, false, now_ns());
+            } else if (e && strcmp(e->status, CV_EVAL_STATUS_BLOCKED) == 0) {
+                feed_one(d, e, true, now_ns());
+            }
+            state_snapshot_release(snap);
+        }
+        break;
+    case FSM_NODE_STATUS:
+    case FSM_EVAL_UPDATE:
+    case FSM_ALLOC_CLIENT_UPDATE:
+        d->scan_evals = true;
+        break;
+    default:
+        break;
+    }
 }
 
 /* ---- leadership ------------------------------------------------------------------ */
@@ -296,7 +335,7 @@ static bool should_lead(const struct duties *d)
 static void establish(struct duties *d, uint64_t now)
 {
     d->active = true;
-    d->evals_seen = 0;
+    d->scan_evals = true;
     d->nodes_seen = 0;
     broker_set_enabled(d->broker, true);
     feed_broker(d, now);
@@ -616,6 +655,7 @@ int duties_new(struct event_base *base, struct srv *srv, const struct duties_con
         duties_free(d);
         return rc;
     }
+    srv_set_apply_hook(srv, on_applied, d);
     d->tick_ev = event_new(base, -1, EV_PERSIST, on_tick, d);
     struct timeval every = {0, TICK_MS * 1000};
     event_add(d->tick_ev, &every);
@@ -631,6 +671,7 @@ void duties_free(struct duties *d)
     if (d->tick_ev) {
         event_free(d->tick_ev);
     }
+    srv_set_apply_hook(d->srv, NULL, NULL);
     broker_free(d->broker);
     hb_free(d->hb);
     cv_free(d);

@@ -177,6 +177,9 @@ static void io_apply(struct raft_io *io, const struct raft_entry *entry)
     memset(res, 0, sizeof *res);
     if (entry->type == RAFT_COMMAND) {
         fsm_apply(s->fsm, entry->index, entry->data, entry->len, res);
+        if (s->apply_hook) {
+            s->apply_hook(s->apply_hook_arg, entry->index, res);
+        }
     } else {
         fsm_apply_noop(s->fsm, entry->index);
     }
@@ -471,6 +474,8 @@ void srv_free(struct srv *s)
     if (s->tick_ev) {
         event_free(s->tick_ev);
     }
+    /* The serializing thread reads a state snapshot: let it finish first. */
+    srv__snapshot_join(s);
     if (s->raft) {
         struct raft *r = s->raft;
         /* Completions still queued in the store run in store_close below;
@@ -492,6 +497,12 @@ void srv_free(struct srv *s)
     cv_free(s->wire_entries);
     srv__snapshot_free(s);
     cv_free(s);
+}
+
+void srv_set_apply_hook(struct srv *s, srv_apply_hook fn, void *arg)
+{
+    s->apply_hook = fn;
+    s->apply_hook_arg = arg;
 }
 
 /* ---- relaying calls to the leader ---------------------------------------------- */

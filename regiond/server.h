@@ -100,6 +100,12 @@ typedef void (*srv_propose_cb)(void *arg, int status, uint64_t index, const stru
 int srv_propose(struct srv *s, const void *cmd, size_t len, srv_propose_cb cb, void *arg,
                 struct cv_err *err);
 
+/* Called on every server right after each command entry is applied, with
+ * the FSM's result (borrowed for the call). Must not call into Raft. One
+ * hook; NULL removes it. */
+typedef void (*srv_apply_hook)(void *arg, uint64_t index, const struct fsm_result *res);
+void srv_set_apply_hook(struct srv *s, srv_apply_hook fn, void *arg);
+
 /* Hands leadership to another voter when this server leads, so a graceful
  * shutdown does not wait for an election timeout. Returns 0 when a transfer
  * started, CV_ENOTLEADER when there is nothing to hand over. */

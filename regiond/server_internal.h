@@ -4,6 +4,8 @@
 #ifndef CV_REGIOND_SERVER_INTERNAL_H
 #define CV_REGIOND_SERVER_INTERNAL_H
 
+#include <pthread.h>
+#include <stdatomic.h>
 #include <stdbool.h>
 #include <stdint.h>
 
@@ -53,6 +55,8 @@ struct srv
     struct state_store *state;
     struct fsm *fsm;
     struct proposal *props; /* oldest first */
+    srv_apply_hook apply_hook;
+    void *apply_hook_arg;
 
     uint64_t leader_heard_ms; /* when the leader last spoke to us */
     bool fatal_logged;
@@ -61,7 +65,17 @@ struct srv
     struct cv_buf snap_local; /* the latest snapshot's bytes, for snapshot_read */
     struct raft_snapshot_meta snap_local_meta;
     bool has_snap_local;
-    bool taking;             /* a snapshot is being written to the store */
+    bool taking; /* a snapshot is being serialized or written to the store */
+    /* The serializing thread (server_snapshot.c): it writes snap_src into
+     * snap_new and sets snap_ready; only the loop thread reads the rest. */
+    pthread_t snap_thread;
+    bool snap_thread_running;
+    atomic_bool snap_ready;
+    struct state_snap *snap_src;
+    struct cv_buf snap_new;
+    struct raft_snapshot_meta snap_new_meta;
+    int snap_rc;
+    struct cv_err snap_err;
     struct cv_buf snap_recv; /* the snapshot a leader is sending us */
 };
 
@@ -73,6 +87,8 @@ void srv__snapshot_io(struct srv *s);
 void srv__snapshot_maybe(struct srv *s);
 int srv__snapshot_load(struct srv *s, const struct store_state *st, struct raft_snapshot_meta *meta,
                        bool *loaded, struct cv_err *err);
+/* Waits for a snapshot being serialized (shutdown). */
+void srv__snapshot_join(struct srv *s);
 void srv__snapshot_free(struct srv *s);
 
 #endif

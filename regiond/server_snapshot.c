@@ -1,13 +1,16 @@
 /*
  * server_snapshot: Raft snapshots of the state store (see server.h).
  *
- * Taking one: after an apply, when `snapshot_threshold` entries were
- * applied since the last snapshot, the state as of the applied index is
- * serialized (fsm_snapshot_write) into memory and written to the store in
- * chunks; when the last chunk is durable, Raft is told
- * (raft_snapshot_taken) and the durable log is cut at index - trailing.
- * The bytes stay in memory: they are what a follower too far behind is
- * sent (raft_io.snapshot_read is synchronous).
+ * Taking one: on a tick, when `snapshot_threshold` entries were applied
+ * since the last snapshot, the state as of the applied index (an immutable
+ * state snapshot, safe to read from any thread) is serialized
+ * (fsm_snapshot_write) into memory by a thread of its own, so a large state
+ * never stalls the loop (heartbeats, elections, requests). When the thread
+ * is done, a later tick writes the bytes to the store in chunks; when the
+ * last chunk is durable, Raft is told (raft_snapshot_taken), the durable
+ * log is cut at index - trailing, and the bytes replace the previous
+ * snapshot's in memory: they are what a follower too far behind is sent
+ * (raft_io.snapshot_read is synchronous).
  *
  * Receiving one: chunks from the leader are written to the store and kept
  * in memory; raft_io.snapshot_install then restores the FSM from them and
@@ -111,6 +114,7 @@ static void on_snapshot_put(void *arg, int status, const struct cv_err *err)
     s->taking = false;
     if (status != 0) {
         cv_log(CV_LOG_ERROR, "server", "snapshot not written", "error=\"%s\"", err ? err->msg : "");
+        cv_buf_reset(&s->snap_new);
         return;
     }
     if (!s->raft) {
@@ -123,6 +127,10 @@ static void on_snapshot_put(void *arg, int status, const struct cv_err *err)
                (unsigned long long)meta.index, raft_strerror(rc));
         return;
     }
+    struct cv_buf old = s->snap_local;
+    s->snap_local = s->snap_new;
+    s->snap_new = old;
+    cv_buf_reset(&s->snap_new);
     s->snap_local_meta = meta;
     s->has_snap_local = true;
     if (meta.index > trailing) {
@@ -132,8 +140,66 @@ static void on_snapshot_put(void *arg, int status, const struct cv_err *err)
            (unsigned long long)meta.index, (unsigned long long)meta.size);
 }
 
+static void *serialize_main(void *arg)
+{
+    struct srv *s = arg;
+    s->snap_rc = fsm_snapshot_write(s->snap_src, buf_writer, &s->snap_new, &s->snap_err);
+    atomic_store(&s->snap_ready, true);
+    return NULL;
+}
+
+/* Joins the serializing thread once it is done (or, with wait, blocks for
+ * it). Returns true when it was joined. */
+static bool join_serializer(struct srv *s, bool wait)
+{
+    if (!s->snap_thread_running || (!wait && !atomic_load(&s->snap_ready))) {
+        return false;
+    }
+    pthread_join(s->snap_thread, NULL);
+    s->snap_thread_running = false;
+    state_snapshot_release(s->snap_src);
+    s->snap_src = NULL;
+    return true;
+}
+
+/* Hands the serialized bytes to the store in chunks. */
+static void write_serialized(struct srv *s)
+{
+    struct raft_snapshot_meta meta = s->snap_new_meta;
+    if (s->snap_rc != 0) {
+        cv_log(CV_LOG_ERROR, "server", "cannot serialize the state", "error=\"%s\"",
+               s->snap_err.msg);
+        s->taking = false;
+        return;
+    }
+    meta.size = s->snap_new.len;
+    unsigned char conf[1 + RAFT_MAX_SERVERS * 9];
+    struct store_snapshot_meta sm = {.index = meta.index,
+                                     .term = meta.term,
+                                     .size = meta.size,
+                                     .conf = conf,
+                                     .conf_len = conf_encode(&meta, conf)};
+    size_t off = 0;
+    do {
+        size_t n = meta.size - off < CHUNK_BYTES ? meta.size - off : CHUNK_BYTES;
+        struct taking *t = cv_malloc(sizeof *t);
+        *t = (struct taking){s, meta, off + n == meta.size};
+        if (store_snapshot_put(s->store, &sm, off, s->snap_new.data + off, n, on_snapshot_put, t) !=
+            0) {
+            cv_free(t);
+            s->taking = false;
+            return;
+        }
+        off += n;
+    } while (off < meta.size);
+}
+
 void srv__snapshot_maybe(struct srv *s)
 {
+    if (join_serializer(s, false)) {
+        write_serialized(s);
+        return;
+    }
     uint64_t threshold =
         s->cfg.snapshot_threshold ? s->cfg.snapshot_threshold : SRV_SNAPSHOT_THRESHOLD;
     const struct raft_snapshot_meta *last = raft_snapshot(s->raft);
@@ -146,38 +212,28 @@ void srv__snapshot_maybe(struct srv *s)
     struct raft_snapshot_meta meta = {0};
     meta.index = state_snap_index(snap);
     meta.term = raft_term_at(s->raft, meta.index);
+    if (meta.term == 0) {
+        state_snapshot_release(snap);
+        return; /* not in the log (just installed): the next tick tries again */
+    }
     struct raft_server servers[RAFT_MAX_SERVERS];
     meta.n_servers = raft_configuration(s->raft, servers, RAFT_MAX_SERVERS);
     memcpy(meta.servers, servers, meta.n_servers * sizeof servers[0]);
-    cv_buf_reset(&s->snap_local);
-    struct cv_err err = {0};
-    int rc = fsm_snapshot_write(snap, buf_writer, &s->snap_local, &err);
-    state_snapshot_release(snap);
-    if (rc != 0 || meta.term == 0) {
-        cv_log(CV_LOG_ERROR, "server", "cannot serialize the state", "error=\"%s\"", err.msg);
+    cv_buf_reset(&s->snap_new);
+    s->snap_new_meta = meta;
+    s->snap_src = snap;
+    s->snap_rc = 0;
+    cv_err_clear(&s->snap_err);
+    atomic_store(&s->snap_ready, false);
+    if (pthread_create(&s->snap_thread, NULL, serialize_main, s) != 0) {
+        cv_log(CV_LOG_ERROR, "server", "cannot start the snapshot thread", "index=%llu",
+               (unsigned long long)meta.index);
+        state_snapshot_release(snap);
+        s->snap_src = NULL;
         return;
     }
-    meta.size = s->snap_local.len;
-    unsigned char conf[1 + RAFT_MAX_SERVERS * 9];
-    struct store_snapshot_meta sm = {.index = meta.index,
-                                     .term = meta.term,
-                                     .size = meta.size,
-                                     .conf = conf,
-                                     .conf_len = conf_encode(&meta, conf)};
+    s->snap_thread_running = true;
     s->taking = true;
-    size_t off = 0;
-    do {
-        size_t n = meta.size - off < CHUNK_BYTES ? meta.size - off : CHUNK_BYTES;
-        struct taking *t = cv_malloc(sizeof *t);
-        *t = (struct taking){s, meta, off + n == meta.size};
-        if (store_snapshot_put(s->store, &sm, off, s->snap_local.data + off, n, on_snapshot_put,
-                               t) != 0) {
-            cv_free(t);
-            s->taking = false;
-            return;
-        }
-        off += n;
-    } while (off < meta.size);
 }
 
 /* ---- the raft_io hooks ---------------------------------------------------------- */
@@ -266,13 +322,22 @@ void srv__snapshot_io(struct srv *s)
 {
     cv_buf_init(&s->snap_local);
     cv_buf_init(&s->snap_recv);
+    cv_buf_init(&s->snap_new);
+    atomic_init(&s->snap_ready, false);
     s->io.snapshot_read = io_snapshot_read;
     s->io.snapshot_write = io_snapshot_write;
     s->io.snapshot_install = io_snapshot_install;
 }
 
+void srv__snapshot_join(struct srv *s)
+{
+    join_serializer(s, true);
+}
+
 void srv__snapshot_free(struct srv *s)
 {
+    join_serializer(s, true);
+    cv_buf_free(&s->snap_new);
     cv_buf_free(&s->snap_local);
     cv_buf_free(&s->snap_recv);
 }
