@@ -158,8 +158,8 @@ static void test_defaults(void **state)
     assert_i64_equal(c->store.postgres.reconnect_timeout_ms, 30000);
     assert_i64_equal(c->log_level, CV_LOG_INFO);
     assert_null(c->log_file);
-    assert_i64_equal(c->raft.election_timeout_ms, 1000);
-    assert_i64_equal(c->raft.heartbeat_ms, 100);
+    assert_i64_equal(c->raft.election_timeout_ms, 300);
+    assert_i64_equal(c->raft.heartbeat_ms, 50);
     assert_u64_equal(c->raft.snapshot_threshold, 8192);
     assert_i64_equal(c->raft.snapshot_interval_s, 120);
     assert_u64_equal(c->raft.trailing_logs, 10240);
