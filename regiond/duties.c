@@ -288,6 +288,33 @@ static void feed_broker(struct duties *d, uint64_t now)
     state_snapshot_release(snap);
 }
 
+/* Allocations stopped running on some nodes: their capacity is free again,
+ * so the blocked evaluations of those nodes' classes may fit now. */
+static void unblock_freed(struct duties *d, uint64_t index, const struct fsm_result *res)
+{
+    if (res->n_freed_nodes == 0 && !res->freed_overflow) {
+        return;
+    }
+    uint64_t now = now_ns();
+    struct state_snap *snap = state_snapshot(srv_state(d->srv));
+    for (size_t i = 0; i < res->n_freed_nodes; i++) {
+        const struct cv_node *node = state_node(snap, res->freed_nodes[i]);
+        if (node) {
+            broker_unblock_node(d->broker, node->id, now);
+            broker_unblock_class(d->broker, node->computed_class, index, now);
+        }
+    }
+    if (res->freed_overflow) {
+        /* Too many nodes to list: every class may have room now. */
+        struct state_iter it;
+        state_iter_nodes(snap, NULL, &it);
+        for (const struct cv_node *node; (node = state_iter_next(&it));) {
+            broker_unblock_class(d->broker, node->computed_class, index, now);
+        }
+    }
+    state_snapshot_release(snap);
+}
+
 /* After each applied command: the evaluation a job register, deregister or
  * plan names goes to the broker at once (the hot path: one lookup); other
  * commands that write evaluations ask for a full look on the next tick. */
@@ -321,6 +348,7 @@ static void on_applied(void *arg, uint64_t index, const struct fsm_result *res)
     default:
         break;
     }
+    unblock_freed(d, index, res);
 }
 
 /* ---- leadership ------------------------------------------------------------------ */

@@ -203,7 +203,8 @@ enum fsm_outcome
     FSM_SKIPPED,  /* did not decode: nothing written, logged as an error */
 };
 
-#define FSM_ID_MAX 36 /* a UUID */
+#define FSM_ID_MAX          36 /* a UUID */
+#define FSM_FREED_NODES_MAX 16
 
 /* What the proposer of an entry learns from its application. */
 struct fsm_result
@@ -218,6 +219,13 @@ struct fsm_result
     /* The command's "Eval" (JobRegister, JobDeregister, PlanApply), "" when
      * there was none or it was not applied. */
     char eval_id[FSM_ID_MAX + 1];
+    /* Nodes where an allocation stopped running (AllocClientUpdate to a
+     * terminal client status, PlanApply stops): capacity was freed there,
+     * so blocked evaluations may now fit. With more nodes than listed,
+     * freed_overflow is set and the list is partial. */
+    char freed_nodes[FSM_FREED_NODES_MAX][FSM_ID_MAX + 1];
+    size_t n_freed_nodes;
+    bool freed_overflow;
 };
 
 /* Applies the committed entry at `index`, which must be above the state's

@@ -553,10 +553,43 @@ static int apply_eval_delete(struct fsm_cmd *c, struct state_txn *txn, struct cv
     return state_txn_delete_evals(txn, c->ids, c->n_ids, c->alloc_ids, c->n_alloc_ids, err);
 }
 
+/* Records that an allocation on node_id stopped running. */
+static void note_freed(struct fsm_result *res, const char *node_id)
+{
+    if (!node_id || !node_id[0]) {
+        return;
+    }
+    for (size_t i = 0; i < res->n_freed_nodes; i++) {
+        if (strcmp(res->freed_nodes[i], node_id) == 0) {
+            return;
+        }
+    }
+    if (res->n_freed_nodes == FSM_FREED_NODES_MAX) {
+        res->freed_overflow = true;
+        return;
+    }
+    snprintf(res->freed_nodes[res->n_freed_nodes++], FSM_ID_MAX + 1, "%s", node_id);
+}
+
+/* Whether a stored allocation still holds its node's resources. */
+static bool holds_resources(const struct cv_allocation *a)
+{
+    return a && !cv_alloc_client_terminal(a->client_status) &&
+           strcmp(a->desired_status, CV_ALLOC_DESIRED_RUN) == 0;
+}
+
 /* Nomad's applyAllocClientUpdate (updates for unknown allocations are
  * dropped), with its evaluations in the same transaction. */
-static int apply_alloc_client_update(struct fsm_cmd *c, struct state_txn *txn, struct cv_err *err)
+static int apply_alloc_client_update(struct fsm_cmd *c, struct state_txn *txn,
+                                     struct fsm_result *res, struct cv_err *err)
 {
+    const struct state_snap *view = state_txn_view(txn);
+    for (size_t i = 0; i < c->n_allocs; i++) {
+        const struct cv_allocation *ex = state_alloc(view, c->allocs[i]->id);
+        if (holds_resources(ex) && cv_alloc_client_terminal(c->allocs[i]->client_status)) {
+            note_freed(res, ex->node_id);
+        }
+    }
     int rc = state_txn_update_allocs_from_client(txn, c->allocs, c->n_allocs, err);
     if (rc) {
         return rc;
@@ -622,6 +655,10 @@ static int apply_plan(struct fsm_cmd *c, struct state_txn *txn, struct fsm_resul
         rc = 0;
         size_t made = 0;
         for (; made < c->n_stops; made++) {
+            const struct cv_allocation *ex = state_alloc(view, c->stops[made].id);
+            if (holds_resources(ex)) {
+                note_freed(res, ex->node_id);
+            }
             all[made] = stopped_copy(view, &c->stops[made]);
             if (!all[made]) {
                 rc = cv_err_setf(err, CV_ENOTFOUND,
@@ -670,7 +707,7 @@ int fsm_cmd_apply(struct fsm_cmd *c, struct state_txn *txn, uint64_t index, stru
     case FSM_EVAL_DELETE:
         return apply_eval_delete(c, txn, err);
     case FSM_ALLOC_CLIENT_UPDATE:
-        return apply_alloc_client_update(c, txn, err);
+        return apply_alloc_client_update(c, txn, res, err);
     case FSM_PLAN_APPLY:
         return apply_plan(c, txn, res, err);
     }

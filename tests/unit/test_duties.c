@@ -28,11 +28,13 @@
 #include "store_testutil.h"
 #include "testutil.h"
 
-#define NODE_ID  "10000000-0000-4000-8000-000000000001"
-#define EVAL_ID  "30000000-0000-4000-8000-000000000001"
-#define ALLOC_ID "20000000-0000-4000-8000-000000000001"
-#define EVAL2_ID "30000000-0000-4000-8000-000000000002"
-#define NODE2_ID "10000000-0000-4000-8000-000000000002"
+#define NODE_ID   "10000000-0000-4000-8000-000000000001"
+#define EVAL_ID   "30000000-0000-4000-8000-000000000001"
+#define ALLOC_ID  "20000000-0000-4000-8000-000000000001"
+#define ALLOC2_ID "20000000-0000-4000-8000-000000000002"
+#define EVAL2_ID  "30000000-0000-4000-8000-000000000002"
+#define NODE2_ID  "10000000-0000-4000-8000-000000000002"
+#define EVAL3_ID  "30000000-0000-4000-8000-000000000003"
 
 struct fx
 {
@@ -165,21 +167,28 @@ static void register_job_with_alloc(struct fx *x)
                              " \"Name\": \"web.g[0]\", \"NodeID\": \"" NODE_ID
                              "\","
                              " \"JobID\": \"web\", \"TaskGroup\": \"g\"}";
+    const char *alloc2_text = "{\"ID\": \"" ALLOC2_ID "\", \"EvalID\": \"" EVAL_ID
+                              "\","
+                              " \"Name\": \"web.g[1]\", \"NodeID\": \"" NODE_ID
+                              "\","
+                              " \"JobID\": \"web\", \"TaskGroup\": \"g\"}";
     struct cv_errlist errs;
     cv_errlist_init(&errs);
     struct cv_job *job = NULL;
     struct cv_evaluation *eval = NULL;
     struct cv_allocation *alloc = NULL;
+    struct cv_allocation *alloc2 = NULL;
     assert_int_equal(cv_job_parse(job_text, strlen(job_text), &job, &errs), 0);
     assert_int_equal(cv_eval_parse(eval_text, strlen(eval_text), &eval, &errs), 0);
     assert_int_equal(cv_alloc_parse(alloc_text, strlen(alloc_text), &alloc, &errs), 0);
+    assert_int_equal(cv_alloc_parse(alloc2_text, strlen(alloc2_text), &alloc2, &errs), 0);
     cv_errlist_free(&errs);
     struct cv_buf cmd;
     cv_buf_init(&cmd);
     assert_int_equal(fsm_encode_job_register(job, eval, &cmd, NULL), 0);
     propose(x, &cmd);
-    const struct cv_allocation *placed[] = {alloc};
-    struct fsm_plan plan = {.eval_id = EVAL_ID, .allocs_updated = placed, .n_updated = 1};
+    const struct cv_allocation *placed[] = {alloc, alloc2};
+    struct fsm_plan plan = {.eval_id = EVAL_ID, .allocs_updated = placed, .n_updated = 2};
     cv_buf_reset(&cmd);
     assert_int_equal(fsm_encode_plan_apply(&plan, &cmd, NULL), 0);
     propose(x, &cmd);
@@ -187,6 +196,7 @@ static void register_job_with_alloc(struct fx *x)
     cv_job_free(job);
     cv_eval_free(eval);
     cv_alloc_free(alloc);
+    cv_alloc_free(alloc2);
 }
 
 static bool eval_in_broker(struct fx *x)
@@ -230,6 +240,54 @@ static void block_then_unblock(struct fx *x)
                            " \"Name\": \"client-2\", \"Status\": \"ready\"}}");
     assert_int_equal(a.status, 0);
     assert_true(run_until(x, eval2_ready));
+}
+
+static bool eval3_ready(struct fx *x)
+{
+    return broker_eval_state(duties_broker(x->duties), EVAL3_ID) == BROKER_EVAL_READY;
+}
+
+static bool eval3_blocked(struct fx *x)
+{
+    return broker_is_blocked(duties_broker(x->duties), EVAL3_ID);
+}
+
+/* A blocked evaluation is queued again when an allocation on a node of its
+ * class finishes and frees capacity. */
+static void unblock_when_capacity_freed(struct fx *x)
+{
+    struct cv_errlist errs;
+    cv_errlist_init(&errs);
+    const char *eval_text = "{\"ID\": \"" EVAL3_ID
+                            "\", \"Priority\": 50, \"Type\": \"batch\","
+                            " \"JobID\": \"third\", \"TriggeredBy\": \"job-register\","
+                            " \"Status\": \"blocked\", \"SnapshotIndex\": 100000}";
+    struct cv_evaluation *eval = NULL;
+    assert_int_equal(cv_eval_parse(eval_text, strlen(eval_text), &eval, &errs), 0);
+    struct cv_buf cmd;
+    cv_buf_init(&cmd);
+    const struct cv_evaluation *evals[] = {eval};
+    assert_int_equal(fsm_encode_eval_update(evals, 1, &cmd, NULL), 0);
+    propose(x, &cmd);
+    cv_eval_free(eval);
+    assert_true(run_until(x, eval3_blocked));
+    /* The second allocation placed earlier (on node 1) completes. */
+    const char *alloc_text = "{\"ID\": \"" ALLOC2_ID "\", \"EvalID\": \"" EVAL_ID
+                             "\","
+                             " \"Name\": \"web.g[1]\", \"NodeID\": \"" NODE_ID
+                             "\","
+                             " \"JobID\": \"web\", \"TaskGroup\": \"g\","
+                             " \"ClientStatus\": \"complete\"}";
+    struct cv_allocation *alloc = NULL;
+    assert_int_equal(cv_alloc_parse(alloc_text, strlen(alloc_text), &alloc, &errs), 0);
+    cv_errlist_free(&errs);
+    const struct cv_allocation *allocs[] = {alloc};
+    cv_buf_reset(&cmd);
+    assert_int_equal(fsm_encode_alloc_client_update(allocs, 1, NULL, 0, &cmd, NULL), 0);
+    propose(x, &cmd);
+    cv_alloc_free(alloc);
+    cv_buf_free(&cmd);
+    assert_true(run_until(x, eval3_ready));
 }
 
 static void test_leader_duties(void **state)
@@ -288,6 +346,10 @@ static void test_leader_duties(void **state)
     a = call(&x, "Node.Register", "{\"Node\": {\"ID\": \"not-a-uuid\"}}");
     assert_int_equal(a.status, CV_EVALIDATE);
 
+    /* Keep node 1 alive for the next check. */
+    a = call(&x, "Node.UpdateStatus", "{\"NodeID\": \"" NODE_ID "\", \"Status\": \"ready\"}");
+    assert_int_equal(a.status, 0);
+    unblock_when_capacity_freed(&x);
     block_then_unblock(&x);
 
     /* No more heartbeats: TTL + grace later the node is down, its

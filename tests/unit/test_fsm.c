@@ -760,6 +760,20 @@ static void test_alloc_client_update(void **state)
     assert_null(state_alloc(s, ALLOC_ID(9)));
     assert_non_null(state_eval(s, EVAL_ID(2)));
     assert_string_equal(state_job(s, "web")->status, CV_JOB_STATUS_RUNNING);
+    /* Running is not terminal: no capacity was freed. */
+    assert_int_equal(res.n_freed_nodes, 0);
+
+    /* Allocation 1 completes: its node has room again. */
+    struct cv_allocation *done = mk_alloc(1, "web", 1, 1);
+    cv_set_string(&done->client_status, CV_ALLOC_CLIENT_COMPLETE);
+    const struct cv_allocation *finished[] = {done};
+    encoded(fsm_encode_alloc_client_update(finished, 1, NULL, 0, &x.entry, NULL));
+    cv_alloc_free(done);
+    res = apply(&x);
+    applied(&res);
+    assert_int_equal(res.n_freed_nodes, 1);
+    assert_string_equal(res.freed_nodes[0], NODE_ID(1));
+    assert_false(res.freed_overflow);
     fx_done(&x);
 }
 
