@@ -110,7 +110,9 @@ static struct state_store *be_state(void *data)
 
 static bool be_is_leader(void *data)
 {
-    return srv_is_leader(((struct daemon *)data)->srv);
+    /* Ready for consistent reads: a new leader's state may miss writes
+     * committed under the old one until an entry of its term commits. */
+    return srv_is_ready_leader(((struct daemon *)data)->srv);
 }
 
 static bool be_known_leader(void *data)

@@ -573,6 +573,12 @@ bool srv_is_leader(const struct srv *s)
     return raft_state(s->raft) == RAFT_LEADER;
 }
 
+bool srv_is_ready_leader(const struct srv *s)
+{
+    return srv_is_leader(s) &&
+           raft_term_at(s->raft, raft_commit_index(s->raft)) == raft_current_term(s->raft);
+}
+
 uint64_t srv_leader_id(const struct srv *s)
 {
     return raft_leader(s->raft);

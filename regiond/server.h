@@ -126,6 +126,9 @@ uint16_t srv_rpc_port(const struct srv *s);
 
 struct state_store *srv_state(struct srv *s);
 bool srv_is_leader(const struct srv *s);
+/* Leading with an entry of the current term committed: the leader's state
+ * holds every committed write, so it may answer consistent reads. */
+bool srv_is_ready_leader(const struct srv *s);
 /* The leader's id and RPC address ("" when unknown). */
 uint64_t srv_leader_id(const struct srv *s);
 const char *srv_leader_addr(const struct srv *s);
