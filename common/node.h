@@ -170,6 +170,14 @@ struct cv_node *cv_node_copy(const struct cv_node *node);
 bool cv_node_equal(const struct cv_node *a, const struct cv_node *b);
 void cv_node_free(struct cv_node *node);
 
+/* Sets node->computed_class ("v1:" and 16 hex digits, as Nomad spells it):
+ * a hash of what placement sees alike on nodes of one kind (datacenter,
+ * node class, node pool, attributes and meta other than "unique.*", the
+ * drivers detected and healthy), independent of map order. Nodes with the
+ * same class get the same feasibility verdict for constraints that do not
+ * name unique values, so the scheduler checks one of them. */
+void cv_node_compute_class(struct cv_node *node);
+
 /* True when s is a UUID as Nomad writes them: 36 characters,
  * 8-4-4-4-12 lowercase hexadecimal digits. */
 bool cv_uuid_valid(const char *s);

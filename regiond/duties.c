@@ -554,6 +554,9 @@ static void leader_register(struct rpc_call *call, const void *payload, size_t l
         return;
     }
     cv_errlist_free(&errs);
+    /* The leader's hash, whatever the client sent: every server and every
+     * scheduler must see one class per kind of node. */
+    cv_node_compute_class(node);
     struct cv_buf cmd;
     cv_buf_init(&cmd);
     struct cv_err err = {0};

@@ -324,6 +324,10 @@ static void test_leader_duties(void **state)
     assert_non_null(strstr(a.body, "\"HeartbeatTTL\":"));
     unsigned long long ttl = strtoull(strstr(a.body, "\"HeartbeatTTL\":") + 15, NULL, 10);
     assert_true(ttl >= 300ull * 1000 * 1000);
+    /* The leader computed the node's class. */
+    struct state_snap *snap0 = state_snapshot(srv_state(x.srv));
+    assert_memory_equal(state_node(snap0, NODE_ID)->computed_class, "v1:", 3);
+    state_snapshot_release(snap0);
 
     /* A heartbeat with the same status writes nothing. */
     uint64_t before = state_index(&x);

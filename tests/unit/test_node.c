@@ -406,6 +406,48 @@ static void test_rfc3339_valid(void **state)
     assert_false(cv_rfc3339_valid("2024-05-31T16:08:37+0200"));
 }
 
+#define CLASS_NODE                                                        \
+    "{'ID': '%s', 'Datacenter': 'dc1', 'Name': '%s', 'NodeClass': 'web'," \
+    " 'Attributes': {%s}, 'Meta': {'rack': 'r1'},"                        \
+    " 'Drivers': {'mock': {'Detected': true, 'Healthy': true}}}"
+
+/* One class per kind of node: map order and unique values do not matter;
+ * what placement can tell apart does. */
+static void test_computed_class(void **state)
+{
+    (void)state;
+    char text[1024];
+    snprintf(text, sizeof text, CLASS_NODE, "10000000-0000-4000-8000-000000000001", "a",
+             "'kernel.name': 'linux', 'unique.hostname': 'a'");
+    struct cv_node *a = parse_ok(text);
+    snprintf(text, sizeof text, CLASS_NODE, "10000000-0000-4000-8000-000000000002", "b",
+             "'unique.hostname': 'b', 'kernel.name': 'linux'");
+    struct cv_node *b = parse_ok(text);
+    snprintf(text, sizeof text, CLASS_NODE, "10000000-0000-4000-8000-000000000003", "c",
+             "'kernel.name': 'darwin'");
+    struct cv_node *c = parse_ok(text);
+    cv_node_compute_class(a);
+    cv_node_compute_class(b);
+    cv_node_compute_class(c);
+    assert_int_equal(strlen(a->computed_class), 19);
+    assert_memory_equal(a->computed_class, "v1:", 3);
+    assert_string_equal(a->computed_class, b->computed_class);
+    assert_string_not_equal(a->computed_class, c->computed_class);
+    /* An unhealthy driver is not one placement can use. */
+    b->drivers.items[0].healthy = false;
+    cv_node_compute_class(b);
+    assert_string_not_equal(a->computed_class, b->computed_class);
+    cv_node_free(a);
+    cv_node_free(b);
+    cv_node_free(c);
+    /* No attributes, meta or drivers at all. */
+    struct cv_node *bare = parse_ok(
+        "{'ID': '10000000-0000-4000-8000-000000000004', 'Datacenter': 'dc1', 'Name': 'd'}");
+    cv_node_compute_class(bare);
+    assert_int_equal(strlen(bare->computed_class), 19);
+    cv_node_free(bare);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -415,7 +457,7 @@ int main(void)
         CV_TEST(test_resources_and_ports), CV_TEST(test_times),
         CV_TEST(test_wrong_types),         CV_TEST(test_unknown_and_unsupported),
         CV_TEST(test_not_an_object),       CV_TEST(test_uuid_valid),
-        CV_TEST(test_rfc3339_valid),
+        CV_TEST(test_rfc3339_valid),       CV_TEST(test_computed_class),
     };
     return cmocka_run_group_tests_name("node", tests, NULL, NULL);
 }
