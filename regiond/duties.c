@@ -30,6 +30,7 @@
 #include "common/random.h"
 #include "common/rpc.h"
 #include "regiond/fsm.h"
+#include "regiond/rpc_json.h"
 #include "regiond/state/state.h"
 
 #define TICK_MS     50
@@ -427,11 +428,6 @@ static void on_tick(evutil_socket_t fd, short what, void *arg)
 
 /* ---- node RPCs ------------------------------------------------------------------- */
 
-static void reply_error(struct rpc_call *call, int code, const char *msg)
-{
-    rpc_reply(call, code, msg, NULL, 0);
-}
-
 static void reply_ttl(struct duties *d, struct rpc_call *call, uint64_t index, uint64_t ttl_ns)
 {
     struct cv_jgen *g = cv_jgen_new(false);
@@ -445,14 +441,7 @@ static void reply_ttl(struct duties *d, struct rpc_call *call, uint64_t index, u
     cv_jgen_key(g, "NumNodes");
     cv_jgen_uint(g, hb_count(d->hb));
     cv_jgen_object_end(g);
-    const char *text = NULL;
-    size_t len = 0;
-    if (cv_jgen_finish(g, &text, &len, NULL) == 0) {
-        rpc_reply(call, 0, NULL, text, len);
-    } else {
-        reply_error(call, CV_EINTERNAL, "cannot encode the answer");
-    }
-    cv_jgen_free(g);
+    rpcj_reply_json(call, g);
 }
 
 struct pending_call
@@ -466,9 +455,9 @@ static void on_node_written(void *arg, int status, uint64_t index, const struct 
 {
     struct pending_call *p = arg;
     if (status != 0) {
-        reply_error(p->call, status, cv_strerror(status));
+        rpcj_reply_error(p->call, status, cv_strerror(status));
     } else if (res->outcome != FSM_APPLIED) {
-        reply_error(p->call, res->err.code ? res->err.code : CV_EINVAL, res->err.msg);
+        rpcj_reply_error(p->call, res->err.code ? res->err.code : CV_EINVAL, res->err.msg);
     } else {
         uint64_t ttl = 0;
         struct state_snap *snap = state_snapshot(srv_state(p->d->srv));
@@ -495,50 +484,24 @@ static void propose_for_call(struct duties *d, struct rpc_call *call, const char
     struct cv_err err = {0};
     if (srv_propose(d->srv, cmd->data, cmd->len, on_node_written, p, &err) != 0) {
         cv_free(p);
-        reply_error(call, err.code, err.msg);
+        rpcj_reply_error(call, err.code, err.msg);
     }
-}
-
-/* Parses the payload as a JSON object; replies and returns NULL on error. */
-static struct cv_json_doc *parse_args(struct rpc_call *call, const void *payload, size_t len)
-{
-    struct cv_json_doc *doc = NULL;
-    struct cv_err err = {0};
-    if (cv_json_parse(payload, len, NULL, &doc, &err) != 0) {
-        reply_error(call, err.code, err.msg);
-        return NULL;
-    }
-    if (cv_json_doc_root(doc)->type != CV_JSON_OBJECT) {
-        cv_json_doc_free(doc);
-        reply_error(call, CV_EPARSE, "the arguments must be a JSON object");
-        return NULL;
-    }
-    return doc;
-}
-
-static bool active_or_reply(struct duties *d, struct rpc_call *call)
-{
-    if (!d->active) {
-        reply_error(call, CV_ENOTLEADER, "this server is not the region's active leader");
-        return false;
-    }
-    return true;
 }
 
 static void leader_register(struct rpc_call *call, const void *payload, size_t len, void *arg)
 {
     struct duties *d = arg;
-    if (!active_or_reply(d, call)) {
+    if (!rpcj_require_active_leader(call, d->active)) {
         return;
     }
-    struct cv_json_doc *doc = parse_args(call, payload, len);
+    struct cv_json_doc *doc = rpcj_parse_object(call, payload, len);
     if (!doc) {
         return;
     }
     const struct cv_json *v = cv_json_object_get(cv_json_doc_root(doc), "Node");
     if (!v) {
         cv_json_doc_free(doc);
-        reply_error(call, CV_EINVAL, "Node: required");
+        rpcj_reply_error(call, CV_EINVAL, "Node: required");
         return;
     }
     struct cv_node *node = NULL;
@@ -550,7 +513,7 @@ static void leader_register(struct rpc_call *call, const void *payload, size_t l
         char msg[CV_ERR_MSG_MAX];
         cv_errlist_format(&errs, 0, msg, sizeof msg);
         cv_errlist_free(&errs);
-        reply_error(call, CV_EVALIDATE, msg);
+        rpcj_reply_error(call, CV_EVALIDATE, msg);
         return;
     }
     cv_errlist_free(&errs);
@@ -561,7 +524,7 @@ static void leader_register(struct rpc_call *call, const void *payload, size_t l
     cv_buf_init(&cmd);
     struct cv_err err = {0};
     if (fsm_encode_node_register(node, &cmd, &err) != 0) {
-        reply_error(call, err.code, err.msg);
+        rpcj_reply_error(call, err.code, err.msg);
     } else {
         propose_for_call(d, call, node->id, &cmd);
     }
@@ -575,30 +538,24 @@ static bool status_valid(const char *s)
            strcmp(s, CV_NODE_STATUS_DOWN) == 0 || strcmp(s, CV_NODE_STATUS_DISCONNECTED) == 0;
 }
 
-static const char *string_arg(const struct cv_json *root, const char *key)
-{
-    const struct cv_json *v = cv_json_object_get(root, key);
-    return v && v->type == CV_JSON_STRING ? v->u.string.ptr : NULL;
-}
-
 static void leader_update_status(struct rpc_call *call, const void *payload, size_t len, void *arg)
 {
     struct duties *d = arg;
-    if (!active_or_reply(d, call)) {
+    if (!rpcj_require_active_leader(call, d->active)) {
         return;
     }
-    struct cv_json_doc *doc = parse_args(call, payload, len);
+    struct cv_json_doc *doc = rpcj_parse_object(call, payload, len);
     if (!doc) {
         return;
     }
-    const char *id = string_arg(cv_json_doc_root(doc), "NodeID");
-    const char *status = string_arg(cv_json_doc_root(doc), "Status");
+    const char *id = rpcj_string(doc, "NodeID");
+    const char *status = rpcj_string(doc, "Status");
     char msg[CV_ERR_MSG_MAX];
     if (!id || !status || !status_valid(status)) {
         snprintf(msg, sizeof msg,
                  "NodeID and Status (initializing, ready, down or disconnected) are required");
         cv_json_doc_free(doc);
-        reply_error(call, CV_EINVAL, msg);
+        rpcj_reply_error(call, CV_EINVAL, msg);
         return;
     }
     struct state_snap *snap = state_snapshot(srv_state(d->srv));
@@ -610,7 +567,7 @@ static void leader_update_status(struct rpc_call *call, const void *payload, siz
     if (!known) {
         snprintf(msg, sizeof msg, "node %s is not registered", id);
         cv_json_doc_free(doc);
-        reply_error(call, CV_ENOTFOUND, msg);
+        rpcj_reply_error(call, CV_ENOTFOUND, msg);
         return;
     }
     if (same && strcmp(status, CV_NODE_STATUS_DOWN) != 0) {
@@ -626,7 +583,7 @@ static void leader_update_status(struct rpc_call *call, const void *payload, siz
     struct cv_err err = {0};
     int64_t wall = cv_clock_wall_ns(cv_clock_system());
     if (fsm_encode_node_status(id, status, wall / CV_NSEC_PER_SEC, NULL, 0, &cmd, &err) != 0) {
-        reply_error(call, err.code, err.msg);
+        rpcj_reply_error(call, err.code, err.msg);
     } else {
         propose_for_call(d, call, id, &cmd);
     }

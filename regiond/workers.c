@@ -28,6 +28,7 @@
 #include "common/mem.h"
 #include "regiond/fsm.h"
 #include "regiond/plan.h"
+#include "regiond/rpc_json.h"
 #include "regiond/state/state.h"
 
 #define TICK_MS         20
@@ -70,55 +71,6 @@ static uint64_t now_ns(void)
     return cv_clock_monotonic_ns(cv_clock_system());
 }
 
-static void reply_error(struct rpc_call *call, int code, const char *msg)
-{
-    rpc_reply(call, code, msg, NULL, 0);
-}
-
-static void reply_json(struct rpc_call *call, struct cv_jgen *g)
-{
-    const char *text = NULL;
-    size_t len = 0;
-    if (cv_jgen_finish(g, &text, &len, NULL) == 0) {
-        rpc_reply(call, 0, NULL, text, len);
-    } else {
-        reply_error(call, CV_EINTERNAL, "cannot encode the answer");
-    }
-    cv_jgen_free(g);
-}
-
-/* Parses an object argument; replies and returns NULL on error. */
-static struct cv_json_doc *parse_args(struct rpc_call *call, const void *payload, size_t len)
-{
-    struct cv_json_doc *doc = NULL;
-    struct cv_err err = {0};
-    if (cv_json_parse(payload, len, NULL, &doc, &err) != 0) {
-        reply_error(call, err.code, err.msg);
-        return NULL;
-    }
-    if (cv_json_doc_root(doc)->type != CV_JSON_OBJECT) {
-        cv_json_doc_free(doc);
-        reply_error(call, CV_EPARSE, "the arguments must be a JSON object");
-        return NULL;
-    }
-    return doc;
-}
-
-static const char *string_arg(const struct cv_json_doc *doc, const char *key)
-{
-    const struct cv_json *v = cv_json_object_get(cv_json_doc_root(doc), key);
-    return v && v->type == CV_JSON_STRING ? v->u.string.ptr : NULL;
-}
-
-static bool active_or_reply(struct workers *w, struct rpc_call *call)
-{
-    if (!duties_active(w->duties)) {
-        reply_error(call, CV_ENOTLEADER, "this server is not the region's active leader");
-        return false;
-    }
-    return true;
-}
-
 /* The token must be the current delivery's of eval_id. */
 static int check_token(struct workers *w, const char *eval_id, const char *token, char *msg,
                        size_t size)
@@ -152,7 +104,7 @@ static bool try_dequeue(struct workers *w, struct waiter *wt, bool final)
     char token[BROKER_TOKEN_SIZE] = "";
     int rc = broker_dequeue(duties_broker(w->duties), types, wt->ntypes, now_ns(), &be, token);
     if (rc != 0) {
-        reply_error(wt->call, rc, "this server is not the region's active leader");
+        rpcj_reply_error(wt->call, rc, "this server is not the region's active leader");
         return true;
     }
     if (!be && !final) {
@@ -172,7 +124,7 @@ static bool try_dequeue(struct workers *w, struct waiter *wt, bool final)
     cv_jgen_key(g, "Token");
     cv_jgen_string(g, ev ? token : "");
     cv_jgen_object_end(g);
-    reply_json(wt->call, g);
+    rpcj_reply_json(wt->call, g);
     if (be && !ev) {
         /* Gone from the state meanwhile: nothing to schedule. */
         broker_ack(duties_broker(w->duties), be->id, token, now_ns(), NULL);
@@ -184,10 +136,10 @@ static bool try_dequeue(struct workers *w, struct waiter *wt, bool final)
 static void leader_dequeue(struct rpc_call *call, const void *payload, size_t len, void *arg)
 {
     struct workers *w = arg;
-    if (!active_or_reply(w, call)) {
+    if (!rpcj_require_active_leader(call, duties_active(w->duties))) {
         return;
     }
-    struct cv_json_doc *doc = parse_args(call, payload, len);
+    struct cv_json_doc *doc = rpcj_parse_object(call, payload, len);
     if (!doc) {
         return;
     }
@@ -211,9 +163,9 @@ static void leader_dequeue(struct rpc_call *call, const void *payload, size_t le
     cv_json_doc_free(doc);
     if (!ok) {
         cv_free(wt);
-        reply_error(call, CV_EINVAL,
-                    "Schedulers (1 to 8 scheduler types) is required; TimeoutMs is a "
-                    "non-negative number of milliseconds");
+        rpcj_reply_error(call, CV_EINVAL,
+                         "Schedulers (1 to 8 scheduler types) is required; TimeoutMs is a "
+                         "non-negative number of milliseconds");
         return;
     }
     if (ms > MAX_DEQUEUE_MS) {
@@ -236,7 +188,7 @@ static void poll_waiters(struct workers *w)
         struct waiter *wt = *link;
         bool answered;
         if (!duties_active(w->duties)) {
-            reply_error(wt->call, CV_ENOTLEADER, "leadership was lost");
+            rpcj_reply_error(wt->call, CV_ENOTLEADER, "leadership was lost");
             answered = true;
         } else {
             answered = try_dequeue(w, wt, now >= wt->deadline_ns);
@@ -255,22 +207,22 @@ static void poll_waiters(struct workers *w)
 static void ack_or_nack(struct workers *w, struct rpc_call *call, const void *payload, size_t len,
                         bool ack)
 {
-    if (!active_or_reply(w, call)) {
+    if (!rpcj_require_active_leader(call, duties_active(w->duties))) {
         return;
     }
-    struct cv_json_doc *doc = parse_args(call, payload, len);
+    struct cv_json_doc *doc = rpcj_parse_object(call, payload, len);
     if (!doc) {
         return;
     }
-    const char *id = string_arg(doc, "EvalID");
-    const char *token = string_arg(doc, "Token");
+    const char *id = rpcj_string(doc, "EvalID");
+    const char *token = rpcj_string(doc, "Token");
     struct cv_err err = {0};
     int rc = id && token ? (ack ? broker_ack : broker_nack)(duties_broker(w->duties), id, token,
                                                             now_ns(), &err)
                          : cv_err_setf(&err, CV_EINVAL, "EvalID and Token are required");
     cv_json_doc_free(doc);
     if (rc != 0) {
-        reply_error(call, rc, err.msg);
+        rpcj_reply_error(call, rc, err.msg);
     } else {
         rpc_reply(call, 0, NULL, "{}", 2);
     }
@@ -290,11 +242,11 @@ static void on_index_written(void *arg, int status, uint64_t index, const struct
 {
     struct rpc_call *call = arg;
     if (status != 0) {
-        reply_error(call, status, cv_strerror(status));
+        rpcj_reply_error(call, status, cv_strerror(status));
         return;
     }
     if (res->outcome != FSM_APPLIED) {
-        reply_error(call, res->err.code ? res->err.code : CV_EINVAL, res->err.msg);
+        rpcj_reply_error(call, res->err.code ? res->err.code : CV_EINVAL, res->err.msg);
         return;
     }
     struct cv_jgen *g = cv_jgen_new(false);
@@ -302,21 +254,21 @@ static void on_index_written(void *arg, int status, uint64_t index, const struct
     cv_jgen_key(g, "Index");
     cv_jgen_uint(g, index);
     cv_jgen_object_end(g);
-    reply_json(call, g);
+    rpcj_reply_json(call, g);
 }
 
 static void leader_eval_update(struct rpc_call *call, const void *payload, size_t len, void *arg)
 {
     struct workers *w = arg;
-    if (!active_or_reply(w, call)) {
+    if (!rpcj_require_active_leader(call, duties_active(w->duties))) {
         return;
     }
-    struct cv_json_doc *doc = parse_args(call, payload, len);
+    struct cv_json_doc *doc = rpcj_parse_object(call, payload, len);
     if (!doc) {
         return;
     }
     const struct cv_json *list = cv_json_object_get(cv_json_doc_root(doc), "Evals");
-    const char *token = string_arg(doc, "Token");
+    const char *token = rpcj_string(doc, "Token");
     char msg[CV_ERR_MSG_MAX] = "";
     int rc = 0;
     size_t n = list && list->type == CV_JSON_ARRAY ? list->u.array.len : 0;
@@ -356,7 +308,7 @@ static void leader_eval_update(struct rpc_call *call, const void *payload, size_
         snprintf(msg, sizeof msg, "%s", err.msg);
     }
     if (rc != 0) {
-        reply_error(call, rc, msg);
+        rpcj_reply_error(call, rc, msg);
     }
     cv_buf_free(&cmd);
     for (size_t i = 0; i < decoded; i++) {
@@ -404,7 +356,7 @@ static void reply_plan(struct rpc_call *call, uint64_t alloc_index, uint64_t ref
     }
     cv_jgen_array_end(g);
     cv_jgen_object_end(g);
-    reply_json(call, g);
+    rpcj_reply_json(call, g);
 }
 
 static void applying_free(struct applying *a)
@@ -432,11 +384,11 @@ static void on_plan_applied(void *arg, int status, uint64_t index, const struct 
     struct applying *a = arg;
     unlink_applying(a);
     if (!a->w) {
-        reply_error(a->call, CV_ESHUTDOWN, "the server is stopping");
+        rpcj_reply_error(a->call, CV_ESHUTDOWN, "the server is stopping");
     } else if (status != 0 || res->outcome != FSM_APPLIED) {
         plan_overlay_drop(a->w->ov, a->ticket);
         int code = status ? status : (res->err.code ? res->err.code : CV_EINVAL);
-        reply_error(a->call, code, status ? cv_strerror(status) : res->err.msg);
+        rpcj_reply_error(a->call, code, status ? cv_strerror(status) : res->err.msg);
     } else {
         plan_overlay_commit(a->w->ov, a->ticket, index);
         plan_overlay_prune(a->w->ov, index);
@@ -465,7 +417,7 @@ static bool apply_plan(struct workers *w, struct queued_plan *q)
     int rc = plan_evaluate(snap, w->ov, a->plan, &a->result, &err);
     state_snapshot_release(snap);
     if (rc != 0) {
-        reply_error(a->call, rc, err.msg);
+        rpcj_reply_error(a->call, rc, err.msg);
         applying_free(a);
         return true;
     }
@@ -492,7 +444,7 @@ static bool apply_plan(struct workers *w, struct queued_plan *q)
     }
     cv_buf_free(&cmd);
     if (rc != 0) {
-        reply_error(a->call, rc, err.msg);
+        rpcj_reply_error(a->call, rc, err.msg);
         applying_free(a);
         return true;
     }
@@ -507,7 +459,7 @@ static void drain_plans(struct workers *w)
     while (w->plans) {
         struct queued_plan *q = w->plans;
         if (!duties_active(w->duties)) {
-            reply_error(q->call, CV_ENOTLEADER, "leadership was lost");
+            rpcj_reply_error(q->call, CV_ENOTLEADER, "leadership was lost");
             plan_free(q->plan);
         } else if (!apply_plan(w, q)) {
             return; /* the head waits for the state to catch up */
@@ -523,10 +475,10 @@ static void drain_plans(struct workers *w)
 static void leader_plan_submit(struct rpc_call *call, const void *payload, size_t len, void *arg)
 {
     struct workers *w = arg;
-    if (!active_or_reply(w, call)) {
+    if (!rpcj_require_active_leader(call, duties_active(w->duties))) {
         return;
     }
-    struct cv_json_doc *doc = parse_args(call, payload, len);
+    struct cv_json_doc *doc = rpcj_parse_object(call, payload, len);
     if (!doc) {
         return;
     }
@@ -543,7 +495,7 @@ static void leader_plan_submit(struct rpc_call *call, const void *payload, size_
     }
     if (rc != 0) {
         plan_free(p);
-        reply_error(call, rc, msg);
+        rpcj_reply_error(call, rc, msg);
         return;
     }
     struct queued_plan *q = cv_calloc(1, sizeof *q);
@@ -632,13 +584,13 @@ void workers_free(struct workers *w)
     while (w->waiters) {
         struct waiter *wt = w->waiters;
         w->waiters = wt->next;
-        reply_error(wt->call, CV_ESHUTDOWN, "the server is stopping");
+        rpcj_reply_error(wt->call, CV_ESHUTDOWN, "the server is stopping");
         cv_free(wt);
     }
     while (w->plans) {
         struct queued_plan *q = w->plans;
         w->plans = q->next;
-        reply_error(q->call, CV_ESHUTDOWN, "the server is stopping");
+        rpcj_reply_error(q->call, CV_ESHUTDOWN, "the server is stopping");
         plan_free(q->plan);
         cv_free(q);
     }
