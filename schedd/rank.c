@@ -223,8 +223,8 @@ static void affinity_sum(const struct cv_node *node, const struct cv_affinity *i
 /* Σ weights of the matching affinities / Σ |weights| over the job's, the
  * group's and its tasks'. Returns false when the score does not apply (no
  * affinities, or the matched weights sum to 0, as Nomad skips it). */
-static bool affinity_score(const struct cv_job *job, const struct cv_task_group *tg,
-                           const struct cv_node *node, double *out)
+bool sch_affinity_score(const struct cv_job *job, const struct cv_task_group *tg,
+                        const struct cv_node *node, double *out)
 {
     double matched = 0.0;
     double total = 0.0;
@@ -241,7 +241,7 @@ static bool affinity_score(const struct cv_job *job, const struct cv_task_group 
     return true;
 }
 
-static bool has_affinities(const struct cv_job *job, const struct cv_task_group *tg)
+bool sch_has_affinities(const struct cv_job *job, const struct cv_task_group *tg)
 {
     if (job->affinities.len > 0 || tg->affinities.len > 0) {
         return true;
@@ -271,7 +271,7 @@ struct spread_state
     size_t n_counts;
 };
 
-struct spreads
+struct sch_spreads
 {
     struct spread_state *items;
     size_t len;
@@ -301,11 +301,11 @@ static void count_value(struct spread_state *s, const char *value)
     s->counts[s->n_counts++] = (struct value_count){.value = value, .count = 1};
 }
 
-static void spreads_init(struct spreads *sp, const struct sch_rank_request *req)
+static void spreads_init(struct sch_spreads *sp, const struct cv_job *job,
+                         const struct cv_task_group *tg)
 {
     memset(sp, 0, sizeof *sp);
-    const struct cv_task_group *tg = req->tg;
-    size_t n = tg->spreads.len + req->job->spreads.len;
+    size_t n = tg->spreads.len + job->spreads.len;
     sp->group_count = tg->count;
     if (n == 0) {
         return;
@@ -313,29 +313,66 @@ static void spreads_init(struct spreads *sp, const struct sch_rank_request *req)
     sp->items = cv_calloc(n, sizeof *sp->items);
     for (size_t i = 0; i < n; i++) {
         struct spread_state *s = &sp->items[sp->len++];
-        s->spread = i < tg->spreads.len ? &tg->spreads.items[i]
-                                        : &req->job->spreads.items[i - tg->spreads.len];
+        s->spread =
+            i < tg->spreads.len ? &tg->spreads.items[i] : &job->spreads.items[i - tg->spreads.len];
         sp->sum_weights += s->spread->weight;
-        for (size_t k = 0; k < req->n_job_allocs; k++) {
-            const struct sch_placed *p = &req->job_allocs[k];
-            if (p->node == NULL || sch_alloc_terminal(p->alloc) ||
-                !str_eq(p->alloc->task_group, tg->name)) {
-                continue;
-            }
-            const char *v = sch_resolve_target(p->node, s->spread->attribute);
-            if (v != NULL) {
-                count_value(s, v);
-            }
+    }
+}
+
+static void spreads_count(struct sch_spreads *sp, const struct cv_node *node)
+{
+    for (size_t i = 0; i < sp->len; i++) {
+        struct spread_state *s = &sp->items[i];
+        const char *v = sch_resolve_target(node, s->spread->attribute);
+        if (v != NULL) {
+            count_value(s, v);
         }
     }
 }
 
-static void spreads_free(struct spreads *sp)
+static void spreads_init_placed(struct sch_spreads *sp, const struct cv_job *job,
+                                const struct cv_task_group *tg, const struct sch_placed *placed,
+                                size_t n_placed)
+{
+    spreads_init(sp, job, tg);
+    for (size_t k = 0; k < n_placed && sp->len > 0; k++) {
+        const struct sch_placed *p = &placed[k];
+        if (p->node == NULL || sch_alloc_terminal(p->alloc) ||
+            !str_eq(p->alloc->task_group, tg->name)) {
+            continue;
+        }
+        spreads_count(sp, p->node);
+    }
+}
+
+static void spreads_free(struct sch_spreads *sp)
 {
     for (size_t i = 0; i < sp->len; i++) {
         cv_free(sp->items[i].counts);
     }
     cv_free(sp->items);
+}
+
+struct sch_spreads *sch_spreads_new(const struct cv_job *job, const struct cv_task_group *tg,
+                                    const struct sch_placed *placed, size_t n_placed)
+{
+    struct sch_spreads *sp = cv_malloc(sizeof *sp);
+    spreads_init_placed(sp, job, tg, placed, n_placed);
+    return sp;
+}
+
+void sch_spreads_add(struct sch_spreads *sp, const struct cv_node *node)
+{
+    spreads_count(sp, node);
+}
+
+void sch_spreads_free(struct sch_spreads *sp)
+{
+    if (sp == NULL) {
+        return;
+    }
+    spreads_free(sp);
+    cv_free(sp);
 }
 
 /* Nomad's evenSpreadScoreBoost: with no targets, favour the values with the
@@ -388,7 +425,7 @@ static bool desired_count(const struct spread_state *s, int64_t group_count, con
     return false;
 }
 
-static bool spread_score(const struct spreads *sp, const struct cv_node *node, double *out)
+bool sch_spreads_score(const struct sch_spreads *sp, const struct cv_node *node, double *out)
 {
     if (sp->len == 0) {
         return false;
@@ -449,7 +486,7 @@ static size_t collisions(const struct cv_job *job, const struct cv_task_group *t
 }
 
 static bool rank_one(const struct sch_rank_request *req, const struct sch_resources *ask,
-                     const struct spreads *sp, const struct sch_candidate *c,
+                     const struct sch_spreads *sp, const struct sch_candidate *c,
                      struct sch_ranked *out, const char **dimension)
 {
     struct sch_usage u;
@@ -471,12 +508,12 @@ static bool rank_one(const struct sch_rank_request *req, const struct sch_resour
         sum += out->anti_affinity;
         n++;
     }
-    if (affinity_score(req->job, req->tg, c->node, &out->affinity)) {
+    if (sch_affinity_score(req->job, req->tg, c->node, &out->affinity)) {
         out->has_affinity = true;
         sum += out->affinity;
         n++;
     }
-    if (spread_score(sp, c->node, &out->spread)) {
+    if (sch_spreads_score(sp, c->node, &out->spread)) {
         out->has_spread = true;
         sum += out->spread;
         n++;
@@ -494,8 +531,8 @@ bool sch_rank_node(const struct sch_rank_request *req, const struct sch_candidat
     } else {
         sch_group_resources(req->tg, &ask);
     }
-    struct spreads sp;
-    spreads_init(&sp, req);
+    struct sch_spreads sp;
+    spreads_init_placed(&sp, req->job, req->tg, req->job_allocs, req->n_job_allocs);
     bool fits = rank_one(req, &ask, &sp, c, out, dimension);
     spreads_free(&sp);
     return fits;
@@ -525,7 +562,8 @@ struct sch_ranker *sch_ranker_new(const struct sch_rank_request *req)
 {
     struct sch_ranker *r = cv_calloc(1, sizeof *r);
     const struct cv_task_group *tg = req->tg;
-    bool special = tg->spreads.len > 0 || req->job->spreads.len > 0 || has_affinities(req->job, tg);
+    bool special =
+        tg->spreads.len > 0 || req->job->spreads.len > 0 || sch_has_affinities(req->job, tg);
     r->limit = req->limit != 0 ? req->limit
                                : sch_rank_limit(req->job->type, req->n_nodes, special, tg->count);
     if (r->limit > req->n_nodes) {
@@ -542,8 +580,8 @@ struct sch_ranker *sch_ranker_new(const struct sch_rank_request *req)
     } else {
         sch_group_resources(tg, &ask);
     }
-    struct spreads sp;
-    spreads_init(&sp, req);
+    struct sch_spreads sp;
+    spreads_init_placed(&sp, req->job, req->tg, req->job_allocs, req->n_job_allocs);
     size_t *order = cv_calloc(req->n_nodes, sizeof *order);
     sch_shuffle(req->seed, order, req->n_nodes);
 

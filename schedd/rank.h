@@ -179,6 +179,32 @@ struct sch_rank_stats
     size_t scored; /* nodes that fit and were scored, at most the limit */
 };
 
+/* ---- pieces for a placement engine that keeps state between placements ---- */
+
+/* True when the job, the group or one of its tasks has affinities. */
+bool sch_has_affinities(const struct cv_job *job, const struct cv_task_group *tg);
+
+/* Nomad's NodeAffinityIterator: Σ weights of the matching affinities /
+ * Σ |weights| over the job's, the group's and its tasks'. False when the
+ * score does not apply (no affinities, or the matched weights sum to 0). */
+bool sch_affinity_score(const struct cv_job *job, const struct cv_task_group *tg,
+                        const struct cv_node *node, double *out);
+
+/* The spread blocks of a group (its own, then the job's) with the number of
+ * the group's live allocations per value of each attribute: built from
+ * placed[0..n) (borrowed, only read during the call), then kept current
+ * with sch_spreads_add as placements are made. Values are borrowed from
+ * the nodes, which must outlive the tracker. */
+struct sch_spreads;
+struct sch_spreads *sch_spreads_new(const struct cv_job *job, const struct cv_task_group *tg,
+                                    const struct sch_placed *placed, size_t n_placed);
+/* Counts one more allocation of the group on node. */
+void sch_spreads_add(struct sch_spreads *sp, const struct cv_node *node);
+/* Nomad's SpreadIterator score of placing one more allocation on node, in
+ * [-1, 1]; false when it does not apply (no spreads, or a zero sum). */
+bool sch_spreads_score(const struct sch_spreads *sp, const struct cv_node *node, double *out);
+void sch_spreads_free(struct sch_spreads *sp);
+
 struct sch_ranker;
 
 /* Builds a ranker and ranks req's nodes: visits them in the shuffled order,

@@ -19,6 +19,7 @@
 #include <string.h>
 
 #include "common/mem.h"
+#include "schedd/reconcile_internal.h"
 
 enum slot_kind
 {
@@ -151,10 +152,16 @@ static const struct cv_task_group *find_group(const struct cv_job *job, const ch
     return NULL;
 }
 
+bool sch_alloc_job_current(const struct cv_allocation *alloc, const struct cv_job *job)
+{
+    return alloc->job != NULL && alloc->job->version == job->version &&
+           alloc->job->job_modify_index == job->job_modify_index;
+}
+
 /* Nomad's RescheduleTracker.RescheduleEligible: events younger than the
  * interval are the attempts used. */
-static bool reschedule_eligible(const struct cv_reschedule_policy *p,
-                                const struct cv_reschedule_tracker *t, int64_t now)
+bool sch_reschedule_eligible(const struct cv_reschedule_policy *p,
+                             const struct cv_reschedule_tracker *t, int64_t now)
 {
     if (p == NULL) {
         return false;
@@ -176,8 +183,7 @@ static bool reschedule_eligible(const struct cv_reschedule_policy *p,
     return used < p->attempts;
 }
 
-static struct cv_reschedule_tracker *tracker_with_attempt(const struct cv_allocation *a,
-                                                          int64_t now)
+struct cv_reschedule_tracker *sch_tracker_with_attempt(const struct cv_allocation *a, int64_t now)
 {
     struct cv_reschedule_tracker *t = cv_calloc(1, sizeof *t);
     size_t old = a->reschedule_tracker != NULL ? a->reschedule_tracker->events.len : 0;
@@ -328,7 +334,7 @@ static void reconcile_group(const struct cv_job *job, const struct cv_task_group
                 du->ignore++; /* already replaced */
                 continue;
             }
-            if (reschedule_eligible(tg->reschedule_policy, a->reschedule_tracker, now)) {
+            if (sch_reschedule_eligible(tg->reschedule_policy, a->reschedule_tracker, now)) {
                 s.kind = SLOT_REPLACE;
                 s.reason = SCH_PLACE_RESCHEDULE;
             } else {
@@ -387,7 +393,7 @@ static void reconcile_group(const struct cv_job *job, const struct cv_task_group
             add_place(out, tg->name, cv_strdup(a->name), a, s->reason);
             if (s->reason == SCH_PLACE_RESCHEDULE) {
                 out->place.items[out->place.len - 1].reschedule_tracker =
-                    tracker_with_attempt(a, now);
+                    sch_tracker_with_attempt(a, now);
             }
             if (s->reason == SCH_PLACE_MIGRATE) {
                 du->migrate++;
@@ -396,8 +402,7 @@ static void reconcile_group(const struct cv_job *job, const struct cv_task_group
             }
             break;
         case SLOT_LIVE:
-            if (a->job != NULL && a->job->version == job->version &&
-                a->job->job_modify_index == job->job_modify_index) {
+            if (sch_alloc_job_current(a, job)) {
                 du->ignore++;
                 break;
             }
@@ -510,6 +515,7 @@ void sch_reconcile_result_free(struct sch_reconcile_result *r)
         cv_free(r->place.items[i].task_group);
         cv_free(r->place.items[i].name);
         cv_free(r->place.items[i].previous_id);
+        cv_free(r->place.items[i].node_id);
         tracker_free(r->place.items[i].reschedule_tracker);
     }
     cv_free(r->place.items);

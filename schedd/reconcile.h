@@ -28,11 +28,12 @@
  * A stopped job (Stop) or a purged one (job NULL) stops every live
  * allocation, as does a group the job no longer has.
  *
- * Not done here: system and sysbatch jobs (Nomad's node reconciler),
- * deployments, canaries and max_parallel (every destructive update is
- * issued at once), the reschedule delay (replacements are immediate, no
- * follow-up evaluations), disconnected clients. The module reads model
- * structs only; it includes nothing from regiond.
+ * Not done here: system and sysbatch jobs (Nomad's node reconciler:
+ * schedd/reconcile_system.h, which shares this result struct), deployments,
+ * canaries and max_parallel (every destructive update is issued at once),
+ * the reschedule delay (replacements are immediate, no follow-up
+ * evaluations), disconnected clients. The module reads model structs only;
+ * it includes nothing from regiond.
  */
 #ifndef SCH_RECONCILE_H
 #define SCH_RECONCILE_H
@@ -78,11 +79,17 @@ enum sch_place_reason
 struct sch_placement
 {
     char *task_group;
-    char *name;        /* "<job>.<group>[<index>]" */
-    char *previous_id; /* the allocation it replaces, NULL for SCH_PLACE_NEW */
+    char *name; /* "<job>.<group>[<index>]" */
+    /* The allocation it replaces; NULL for SCH_PLACE_NEW, except a system
+     * job's placement that replaces a completed or stopped allocation. */
+    char *previous_id;
+    /* The node it must go on: system and sysbatch placements only
+     * (schedd/reconcile_system.h); NULL otherwise. */
+    char *node_id;
     enum sch_place_reason reason;
     /* SCH_PLACE_RESCHEDULE only: the failed allocation's events within and
-     * before the interval, plus this attempt (time now, its ID and node). */
+     * before the interval, plus this attempt (time now, its ID and node).
+     * NULL for a system job's replacements: no policy counts them. */
     struct cv_reschedule_tracker *reschedule_tracker;
 };
 
