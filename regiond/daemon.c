@@ -8,6 +8,7 @@
 #include <stdio.h>
 #include <string.h>
 #include <sys/socket.h>
+#include <time.h>
 
 #include <event2/event.h>
 
@@ -19,6 +20,7 @@
 #include "regiond/duties.h"
 #include "regiond/http.h"
 #include "regiond/http_fwd.h"
+#include "regiond/sched_workers.h"
 #include "regiond/workers.h"
 #include "regiond/server.h"
 
@@ -29,6 +31,7 @@ struct daemon
     struct srv *srv;
     struct duties *duties;
     struct workers *workers;
+    struct sched_workers *schedulers; /* NULL when num_schedulers is 0 */
     struct http_server *http;
     char rpc_addr[RPC_ADDR_MAX];
 
@@ -308,8 +311,19 @@ int daemon_start(struct event_base *base, const struct rcfg *cfg, struct daemon 
         daemon_free(d);
         return rc;
     }
-    cv_log(CV_LOG_INFO, "daemon", "serving", "region=%s name=%s http=%s:%u rpc=%s", cfg->region,
-           cfg->name, cfg->bind_addr, (unsigned)http_server_port(d->http), d->rpc_addr);
+    unsigned n_sched = rcfg_num_schedulers(cfg);
+    if (n_sched > 0) {
+        struct sched_workers_config swc = {
+            .rpc_addr = d->rpc_addr, .state = srv_state(d->srv), .n_workers = n_sched};
+        rc = sched_workers_start(&swc, &d->schedulers, err);
+        if (rc != 0) {
+            daemon_free(d);
+            return rc;
+        }
+    }
+    cv_log(CV_LOG_INFO, "daemon", "serving", "region=%s name=%s http=%s:%u rpc=%s schedulers=%u",
+           cfg->region, cfg->name, cfg->bind_addr, (unsigned)http_server_port(d->http), d->rpc_addr,
+           n_sched);
     *out = d;
     return 0;
 }
@@ -359,6 +373,24 @@ bool daemon_failed(const struct daemon *d, struct cv_err *err)
     return srv_failed(d->srv, err);
 }
 
+/* The worker threads call this server's own RPC port: keep serving them
+ * while they finish what they hold (a Dequeue waits at most half a second,
+ * a plan or an update a few milliseconds), then join them. */
+static void stop_schedulers(struct daemon *d)
+{
+    if (d->schedulers == NULL) {
+        return;
+    }
+    sched_workers_request_stop(d->schedulers);
+    for (unsigned i = 0; i < 15000 && sched_workers_running(d->schedulers) > 0; i++) {
+        event_base_loop(d->base, EVLOOP_NONBLOCK);
+        struct timespec ms = {0, 1000000L};
+        nanosleep(&ms, NULL);
+    }
+    sched_workers_stop(d->schedulers);
+    d->schedulers = NULL;
+}
+
 void daemon_free(struct daemon *d)
 {
     if (!d) {
@@ -367,6 +399,7 @@ void daemon_free(struct daemon *d)
     if (d->shutdown_ev) {
         event_free(d->shutdown_ev);
     }
+    stop_schedulers(d);
     http_server_free(d->http);
     workers_free(d->workers);
     duties_free(d->duties);

@@ -8,6 +8,7 @@
  *   http_json.c     JSON helpers: list stubs as subsets of a model's fields,
  *                   request body parsing, UUIDs
  *   http_jobs.c     /v1/jobs, /v1/job/:id and its sub-resources
+ *   http_plan.c     /v1/job/:id/plan: a dry run of the scheduler
  *   http_nodes.c    /v1/nodes, /v1/node/:id, eligibility, drain
  *   http_allocs.c   /v1/allocations, /v1/allocation/:id, /v1/evaluations,
  *                   /v1/evaluation/:id
@@ -272,6 +273,20 @@ void http_job_evaluations(struct http_ctx *c, const struct state_snap *snap, uin
 void http_job_summary(struct http_ctx *c, const struct state_snap *snap, uint64_t *index);
 void http_job_register(struct http_ctx *c);
 void http_job_deregister(struct http_ctx *c);
+void http_job_plan(struct http_ctx *c);
+
+/* What register and plan share (http_jobs.c). The request's "Job" member:
+ * an object with a string ID, equal to the path's job ID when the path has
+ * one. NULL after replying 400. */
+const struct cv_json *http_job_member(struct http_ctx *c, const struct cv_json *body);
+/* Decodes, canonicalizes and validates the job (cv_job_decode): a new job,
+ * or NULL after replying 400 with every problem, one "path: message" per
+ * line. */
+struct cv_job *http_job_decode(struct http_ctx *c, const struct cv_json *jv);
+/* Nomad's Job.SpecChanged: equal but for Status, Version, Stable,
+ * SubmitTime and the indexes. job is modified during the call and
+ * restored. */
+bool http_job_spec_changed(const struct cv_job *old, struct cv_job *job);
 
 void http_nodes_list(struct http_ctx *c, const struct state_snap *snap, uint64_t *index);
 void http_node_get(struct http_ctx *c, const struct state_snap *snap, uint64_t *index);

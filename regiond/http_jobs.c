@@ -452,7 +452,7 @@ static void preserve(struct cv_job *job, const struct cv_job *old, bool counts, 
 }
 
 /* Nomad's Job.SpecChanged: equal but for the fields the servers own. */
-static bool spec_changed(const struct cv_job *old, struct cv_job *job)
+bool http_job_spec_changed(const struct cv_job *old, struct cv_job *job)
 {
     struct cv_job saved = *job;
     job->status = old->status;
@@ -539,6 +539,40 @@ static void reply_validation(struct http_ctx *c, const struct cv_errlist *errs)
     cv_buf_free(&msg);
 }
 
+const struct cv_json *http_job_member(struct http_ctx *c, const struct cv_json *body)
+{
+    const struct cv_json *jv = cv_json_object_get(body, "Job");
+    if (!jv || jv->type != CV_JSON_OBJECT) {
+        http_reply_error(c, 400, "Job must be specified");
+        return NULL;
+    }
+    const struct cv_json *idv = cv_json_object_get(jv, "ID");
+    if (!idv || idv->type != CV_JSON_STRING) {
+        http_reply_error(c, 400, "Job ID hasn't been provided");
+        return NULL;
+    }
+    if (c->id && strcmp(idv->u.string.ptr, c->id) != 0) {
+        http_reply_error(c, 400,
+                         "Job ID does not match name: \"%s\" in the path, \"%s\" in the body",
+                         c->id, idv->u.string.ptr);
+        return NULL;
+    }
+    return jv;
+}
+
+struct cv_job *http_job_decode(struct http_ctx *c, const struct cv_json *jv)
+{
+    struct cv_job *job = NULL;
+    struct cv_errlist errs;
+    cv_errlist_init(&errs);
+    if (cv_job_decode(jv, &job, &errs) != 0) {
+        reply_validation(c, &errs);
+        job = NULL;
+    }
+    cv_errlist_free(&errs);
+    return job;
+}
+
 /* The register request's envelope (api.JobRegisterRequest). */
 struct register_opts
 {
@@ -604,32 +638,11 @@ void http_job_register(struct http_ctx *c)
     struct state_snap *snap = NULL;
     struct cv_buf cmd = CV_BUF_INIT;
     struct register_opts o;
-    const struct cv_json *jv = cv_json_object_get(body, "Job");
-    if (!jv || jv->type != CV_JSON_OBJECT) {
-        http_reply_error(c, 400, "Job must be specified");
+    const struct cv_json *jv = http_job_member(c, body);
+    if (!jv || !read_register_opts(c, body, &o) || !(job = http_job_decode(c, jv))) {
         goto out;
     }
-    const struct cv_json *idv = cv_json_object_get(jv, "ID");
-    if (!idv || idv->type != CV_JSON_STRING) {
-        http_reply_error(c, 400, "Job ID hasn't been provided");
-        goto out;
-    }
-    if (c->id && strcmp(idv->u.string.ptr, c->id) != 0) {
-        http_reply_error(c, 400, "Job ID does not match name");
-        goto out;
-    }
-    if (!read_register_opts(c, body, &o)) {
-        goto out;
-    }
-    struct cv_errlist errs;
-    cv_errlist_init(&errs);
-    int rc = cv_job_decode(jv, &job, &errs);
-    if (rc != 0) {
-        reply_validation(c, &errs);
-        cv_errlist_free(&errs);
-        goto out;
-    }
-    cv_errlist_free(&errs);
+    int rc;
 
     snap = state_snapshot(http_state(c));
     const struct cv_job *old = state_job(snap, job->id);
@@ -649,7 +662,7 @@ void http_job_register(struct http_ctx *c)
     eval = new_eval(job, job->id, CV_EVAL_TRIGGER_JOB_REGISTER,
                     o.eval_priority ? o.eval_priority : job->priority, now, c->scratch_id);
     struct cv_err err = {0};
-    if (old && !spec_changed(old, job)) {
+    if (old && !http_job_spec_changed(old, job)) {
         c->scratch_index = old->modify_index;
         const struct cv_evaluation *evals[1] = {eval};
         rc = fsm_encode_eval_update(evals, 1, &cmd, &err);

@@ -31,6 +31,7 @@ static const struct http_endpoint endpoints[] = {
      http_job_evaluations, NULL},
     {"job.summary", "/v1/job/", "/summary", HTTP_M_GET, HTTP_READ, T_JOBS | T_ALLOCS | T_EVALS,
      http_job_summary, NULL},
+    {"job.plan", "/v1/job/", "/plan", HTTP_M_WRITE, HTTP_LOCAL, 0, NULL, http_job_plan},
     {"job.get", "/v1/job/", "", HTTP_M_GET, HTTP_READ, T_JOBS, http_job_get, NULL},
     {"job.update", "/v1/job/", "", HTTP_M_WRITE, HTTP_WRITE, 0, NULL, http_job_register},
     {"job.deregister", "/v1/job/", "", HTTP_M_DELETE, HTTP_WRITE, 0, NULL, http_job_deregister},

@@ -128,6 +128,7 @@ const struct field rcfg__top_fields[] = {
     FSTR("log_file", K_OPTPATH, log_file),
     FOBJ("raft", raft_fields),
     FOBJ("http", http_fields),
+    FUINT("num_schedulers", num_schedulers, 0, RCFG_MAX_NUM_SCHEDULERS),
     FOBJ("heartbeat", heartbeat_fields),
     FSTR("dev", K_DEV, dev),
     FEND,
@@ -605,6 +606,7 @@ void rcfg_init(struct rcfg *c)
     c->heartbeat.max_per_second = RCFG_DEFAULT_HB_MAX_PER_SECOND;
     c->heartbeat.grace_s = RCFG_DEFAULT_HB_GRACE_S;
     c->heartbeat.failover_ttl_s = RCFG_DEFAULT_HB_FAILOVER_TTL_S;
+    c->num_schedulers = RCFG_NUM_SCHEDULERS_AUTO;
 }
 
 /* -dev: one server on loopback with the embedded store; files and flags
@@ -637,4 +639,19 @@ void rcfg_free(struct rcfg *c)
     }
     cv_free(c->files);
     memset(c, 0, sizeof *c);
+}
+
+unsigned rcfg_online_cpus(void)
+{
+    long n = sysconf(_SC_NPROCESSORS_ONLN);
+    return n >= 1 ? (unsigned)n : 1u;
+}
+
+unsigned rcfg_num_schedulers(const struct rcfg *c)
+{
+    if (c->num_schedulers == RCFG_NUM_SCHEDULERS_AUTO) {
+        unsigned n = rcfg_online_cpus();
+        return n < RCFG_MAX_NUM_SCHEDULERS ? n : RCFG_MAX_NUM_SCHEDULERS;
+    }
+    return c->num_schedulers;
 }

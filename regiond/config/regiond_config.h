@@ -63,6 +63,9 @@
 #define RCFG_DEFAULT_HB_MAX_PER_SECOND  50.0
 #define RCFG_DEFAULT_HB_GRACE_S         10u
 #define RCFG_DEFAULT_HB_FAILOVER_TTL_S  300u
+/* num_schedulers' default: one scheduler worker per online CPU. */
+#define RCFG_NUM_SCHEDULERS_AUTO UINT32_MAX
+#define RCFG_MAX_NUM_SCHEDULERS  256u
 
 /* rcfg_apply_flags' return value when -h/-help printed the usage. */
 #define RCFG_HELP 1
@@ -144,6 +147,9 @@ struct rcfg
         uint64_t max_body_bytes;
     } http;
     struct rcfg_heartbeat heartbeat;
+    /* Scheduler worker threads (0: this server schedules nothing);
+     * RCFG_NUM_SCHEDULERS_AUTO: one per online CPU. */
+    uint32_t num_schedulers;
     bool dev;
     bool data_dir_temp; /* rcfg_validate made data_dir (dev): remove it at exit */
     char **files;       /* config files loaded, in order */
@@ -208,6 +214,12 @@ void rcfg_usage(FILE *out);
  * NodeName, Ports, Server...), with Caravan's settings beside Nomad's. The
  * postgres conninfo's password, if any, is replaced by "redacted". */
 char *rcfg_to_json(const struct rcfg *c);
+
+/* The number of online CPUs (at least 1): num_schedulers' default. */
+unsigned rcfg_online_cpus(void);
+
+/* The scheduler workers this server runs: num_schedulers, resolved. */
+unsigned rcfg_num_schedulers(const struct rcfg *c);
 
 /* Writes conninfo (key=value or postgresql:// URI) with any password
  * replaced by "redacted" into a new string (cv_free it). A conninfo that

@@ -70,6 +70,8 @@ static const struct flag flag_table[] = {
      "PostgreSQL connection string or URI (postgres store)", "none"},
     {"pg-schema", "SCHEMA", FA_FIELD, "store.postgres.schema",
      "PostgreSQL schema of this server (postgres store)", "caravan_<region>_<name>"},
+    {"num-schedulers", "N", FA_FIELD, "num_schedulers",
+     "scheduler worker threads, 0 to 256 (0: this server schedules nothing)", "one per CPU"},
     {"log-level", "LEVEL", FA_FIELD, "log_level", "debug, info, warn or error", NULL},
     {"log-file", "FILE", FA_FIELD, "log_file", "append log lines to FILE; SIGHUP reopens it",
      "stderr"},

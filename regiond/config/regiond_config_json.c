@@ -217,6 +217,11 @@ static void jgen_server(struct cv_jgen *g, const struct rcfg *c)
     snprintf(buf, sizeof buf, "%us", c->raft.snapshot_interval_s);
     jgen_kv_string(g, "RaftSnapshotInterval", buf);
     jgen_kv_uint(g, "RaftTrailingLogs", c->raft.trailing_logs);
+    if (c->num_schedulers == RCFG_NUM_SCHEDULERS_AUTO) {
+        jgen_kv_uint(g, "NumSchedulers", rcfg_online_cpus());
+    } else {
+        jgen_kv_uint(g, "NumSchedulers", c->num_schedulers);
+    }
     /* Caravan's own: Raft's integer ids, the other servers, the store. */
     jgen_kv_uint(g, "ServerID", c->server_id);
     cv_jgen_key(g, "Join");

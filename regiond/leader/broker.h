@@ -231,7 +231,8 @@ int broker_block(struct broker *b, const struct broker_eval *ev, const char *tok
                  enum broker_block_outcome *outcome);
 /* Capacity changed at Raft `index` on nodes of `computed_class`: queues
  * the blocked evaluations eligible for that class or that never saw it,
- * and every escaped one. Returns how many were unblocked. */
+ * and every escaped one, except those that planned on a snapshot at
+ * `index` or later (they saw the change). Returns how many were unblocked. */
 size_t broker_unblock_class(struct broker *b, const char *computed_class, uint64_t index,
                             uint64_t now);
 /* Queues the blocked evaluations tied to node_id. Returns how many. */

@@ -40,6 +40,13 @@ static int class_eligibility(const struct broker_eval *ev, const char *cls)
     return -1;
 }
 
+/* True when the evaluation planned on a snapshot that already had the
+ * change made at `index`: unblocking it would only repeat what it found. */
+static bool planned_with(const struct broker_eval *ev, uint64_t index)
+{
+    return ev->snapshot_index != 0 && ev->snapshot_index >= index;
+}
+
 /* Did an unblock after the evaluation's snapshot concern it? Cheap unless
  * some class was unblocked after that snapshot. */
 static bool missed_unblock(const struct broker *b, const struct broker_eval *ev)
@@ -222,17 +229,22 @@ size_t broker_unblock_class(struct broker *b, const char *computed_class, uint64
     }
     size_t n = 0;
     /* Any node may suit an escaped evaluation. */
-    while (b->escaped) {
-        unblock_one(b, b->escaped, now);
-        n++;
+    struct bblocked *bl = b->escaped;
+    while (bl) {
+        struct bblocked *next = bl->next;
+        if (!planned_with(bl->ev, index)) {
+            unblock_one(b, bl, now);
+            n++;
+        }
+        bl = next;
     }
     /* Captured ones unless they found this class ineligible. The walk is
      * over every captured evaluation; each one unblocked leaves the list,
      * so the cost beyond the work done is the ineligible ones skipped. */
-    struct bblocked *bl = b->captured;
+    bl = b->captured;
     while (bl) {
         struct bblocked *next = bl->next;
-        if (class_eligibility(bl->ev, computed_class) != 0) {
+        if (class_eligibility(bl->ev, computed_class) != 0 && !planned_with(bl->ev, index)) {
             unblock_one(b, bl, now);
             n++;
         }

@@ -717,6 +717,33 @@ static void test_unblock_by_class(void **state)
     fixture_free(&f);
 }
 
+/* A change at an index the evaluation's snapshot already had does not
+ * unblock it: it planned with that capacity and found none. */
+static void test_unblock_ignores_changes_the_eval_planned_with(void **state)
+{
+    (void)state;
+    struct fixture f;
+    fixture_init(&f);
+    struct cv_bool_kv c1[] = {{(char *)"c1", true}};
+    struct broker_eval e1 = mk("e1", "j1", "service", 50, 10);
+    e1.classes = c1;
+    e1.nclasses = 1;
+    e1.snapshot_index = 30;
+    struct broker_eval e2 = mk("e2", "j2", "service", 50, 11);
+    e2.escaped = true;
+    e2.snapshot_index = 30;
+    block(&f, &e1, BROKER_BLOCK_TRACKED);
+    block(&f, &e2, BROKER_BLOCK_TRACKED);
+    assert_u64_equal(broker_unblock_class(f.b, "c1", 25, now(&f)), 0);
+    assert_u64_equal(broker_unblock_class(f.b, "c1", 30, now(&f)), 0);
+    assert_true(broker_is_blocked(f.b, "e1"));
+    assert_true(broker_is_blocked(f.b, "e2"));
+    assert_u64_equal(broker_unblock_class(f.b, "c1", 31, now(&f)), 2);
+    assert_int_equal(broker_eval_state(f.b, "e1"), BROKER_EVAL_READY);
+    assert_int_equal(broker_eval_state(f.b, "e2"), BROKER_EVAL_READY);
+    fixture_free(&f);
+}
+
 static void test_one_blocked_eval_per_job(void **state)
 {
     (void)state;
@@ -1397,6 +1424,7 @@ int main(void)
         CV_TEST(test_delayed_evals_become_ready_on_time),
         CV_TEST(test_delayed_eval_waits_behind_its_job),
         CV_TEST(test_unblock_by_class),
+        CV_TEST(test_unblock_ignores_changes_the_eval_planned_with),
         CV_TEST(test_one_blocked_eval_per_job),
         CV_TEST(test_missed_unblock_reenqueues_at_once),
         CV_TEST(test_unblock_node_and_failed_and_untrack),

@@ -214,13 +214,20 @@ static bool eval2_ready(struct fx *x)
     return broker_eval_state(duties_broker(x->duties), EVAL2_ID) == BROKER_EVAL_READY;
 }
 
-/* A blocked evaluation waits in the broker until a node registers. */
-static void block_then_unblock(struct fx *x)
+/* Writes a blocked evaluation of job_id, blocked on a snapshot of the
+ * current state: the changes the test makes next come later, so they
+ * concern it. */
+static void write_blocked_eval(struct fx *x, const char *eval_id, const char *job_id)
 {
-    const char *text = "{\"ID\": \"" EVAL2_ID
-                       "\", \"Priority\": 50, \"Type\": \"batch\","
-                       " \"JobID\": \"other\", \"TriggeredBy\": \"job-register\","
-                       " \"Status\": \"blocked\", \"SnapshotIndex\": 100000}";
+    struct state_snap *snap = state_snapshot(srv_state(x->srv));
+    unsigned long long snapshot_index = (unsigned long long)state_snap_index(snap);
+    state_snapshot_release(snap);
+    char text[512];
+    snprintf(text, sizeof text,
+             "{\"ID\": \"%s\", \"Priority\": 50, \"Type\": \"batch\", \"JobID\": \"%s\","
+             " \"TriggeredBy\": \"job-register\", \"Status\": \"blocked\","
+             " \"SnapshotIndex\": %llu}",
+             eval_id, job_id, snapshot_index);
     struct cv_errlist errs;
     cv_errlist_init(&errs);
     struct cv_evaluation *eval = NULL;
@@ -233,6 +240,12 @@ static void block_then_unblock(struct fx *x)
     propose(x, &cmd);
     cv_buf_free(&cmd);
     cv_eval_free(eval);
+}
+
+/* A blocked evaluation waits in the broker until a node registers. */
+static void block_then_unblock(struct fx *x)
+{
+    write_blocked_eval(x, EVAL2_ID, "other");
     assert_true(run_until(x, eval2_blocked));
     struct answer a = call(x, "Node.Register",
                            "{\"Node\": {\"ID\": \"" NODE2_ID
@@ -256,21 +269,12 @@ static bool eval3_blocked(struct fx *x)
  * class finishes and frees capacity. */
 static void unblock_when_capacity_freed(struct fx *x)
 {
+    write_blocked_eval(x, EVAL3_ID, "third");
+    assert_true(run_until(x, eval3_blocked));
     struct cv_errlist errs;
     cv_errlist_init(&errs);
-    const char *eval_text = "{\"ID\": \"" EVAL3_ID
-                            "\", \"Priority\": 50, \"Type\": \"batch\","
-                            " \"JobID\": \"third\", \"TriggeredBy\": \"job-register\","
-                            " \"Status\": \"blocked\", \"SnapshotIndex\": 100000}";
-    struct cv_evaluation *eval = NULL;
-    assert_int_equal(cv_eval_parse(eval_text, strlen(eval_text), &eval, &errs), 0);
     struct cv_buf cmd;
     cv_buf_init(&cmd);
-    const struct cv_evaluation *evals[] = {eval};
-    assert_int_equal(fsm_encode_eval_update(evals, 1, &cmd, NULL), 0);
-    propose(x, &cmd);
-    cv_eval_free(eval);
-    assert_true(run_until(x, eval3_blocked));
     /* The second allocation placed earlier (on node 1) completes. */
     const char *alloc_text = "{\"ID\": \"" ALLOC2_ID "\", \"EvalID\": \"" EVAL_ID
                              "\","
