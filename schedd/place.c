@@ -12,6 +12,7 @@
 #include "common/constraint.h"
 #include "common/mem.h"
 #include "schedd/feasible.h"
+#include "schedd/smap.h"
 
 /* Nomad's LimitIterator: up to MAX_SKIP options scoring at most
  * SKIP_THRESHOLD are set aside while better ones may follow. */
@@ -23,79 +24,6 @@
 static const char *nonnull(const char *s)
 {
     return s != NULL ? s : "";
-}
-
-/* ---- a string-keyed open-addressing map (keys borrowed) ------------------------ */
-
-struct smap_entry
-{
-    const char *key;
-    size_t value;
-};
-
-struct smap
-{
-    struct smap_entry *items;
-    size_t cap; /* a power of two, or 0 */
-    size_t len;
-};
-
-static uint64_t hash_str(const char *s)
-{
-    uint64_t h = 1469598103934665603ull; /* FNV-1a */
-    for (; *s != '\0'; s++) {
-        h = (h ^ (unsigned char)*s) * 1099511628211ull;
-    }
-    return h;
-}
-
-static struct smap_entry *smap_slot(const struct smap *m, const char *key)
-{
-    size_t mask = m->cap - 1;
-    for (size_t i = (size_t)hash_str(key) & mask;; i = (i + 1) & mask) {
-        struct smap_entry *e = &m->items[i];
-        if (e->key == NULL || strcmp(e->key, key) == 0) {
-            return e;
-        }
-    }
-}
-
-static size_t *smap_get(const struct smap *m, const char *key)
-{
-    if (m->cap == 0) {
-        return NULL;
-    }
-    struct smap_entry *e = smap_slot(m, key);
-    return e->key != NULL ? &e->value : NULL;
-}
-
-/* Returns the value of key, inserted as 0 when new. */
-static size_t *smap_put(struct smap *m, const char *key)
-{
-    if ((m->len + 1) * 2 > m->cap) {
-        struct smap old = *m;
-        m->cap = old.cap != 0 ? old.cap * 2 : 16;
-        m->items = cv_calloc(m->cap, sizeof *m->items);
-        for (size_t i = 0; i < old.cap; i++) {
-            if (old.items[i].key != NULL) {
-                *smap_slot(m, old.items[i].key) = old.items[i];
-            }
-        }
-        cv_free(old.items);
-    }
-    struct smap_entry *e = smap_slot(m, key);
-    if (e->key == NULL) {
-        e->key = key;
-        e->value = 0;
-        m->len++;
-    }
-    return &e->value;
-}
-
-static void smap_free(struct smap *m)
-{
-    cv_free(m->items);
-    memset(m, 0, sizeof *m);
 }
 
 /* ---- the engine ----------------------------------------------------------------- */
@@ -123,7 +51,7 @@ struct dprop
     const struct cv_constraint *c;
     bool job_scope;
     size_t limit;
-    struct smap counts;
+    struct sch_smap counts;
     char reason[160];
 };
 
@@ -142,8 +70,8 @@ struct sch_stack
     size_t n, cap_slots;
     size_t *order;
     size_t cursor;
-    struct smap by_node; /* node ID -> slot */
-    struct smap stopped; /* allocation IDs the plan stops */
+    struct sch_smap by_node; /* node ID -> slot */
+    struct sch_smap stopped; /* allocation IDs the plan stops */
 
     size_t n_groups;
     uint32_t *counts; /* [slot * n_groups + group]: live allocations of the job */
@@ -156,7 +84,7 @@ struct sch_stack
     int64_t nodes_in_pool;
     struct cv_intmap available; /* candidates by datacenter */
 
-    struct smap classes; /* computed class -> CLASS_* flags */
+    struct sch_smap classes; /* computed class -> CLASS_* flags */
     bool escaped;
     uint64_t visits;
 
@@ -205,7 +133,7 @@ static void collect_node(void *arg, const struct cv_node *n)
         s->slots = cv_reallocarray(s->slots, s->cap_slots, sizeof *s->slots);
     }
     s->slots[s->n] = (struct slot){.node = n};
-    *smap_put(&s->by_node, n->id) = s->n;
+    *sch_smap_put(&s->by_node, n->id) = s->n;
     s->n++;
     const char *dc = nonnull(n->datacenter);
     cv_intmap_set(&s->available, dc, cv_intmap_get(&s->available, dc, 0) + 1);
@@ -213,14 +141,14 @@ static void collect_node(void *arg, const struct cv_node *n)
 
 static bool alloc_live(const struct sch_stack *s, const struct cv_allocation *a)
 {
-    return !sch_alloc_terminal(a) && smap_get(&s->stopped, a->id) == NULL;
+    return !sch_alloc_terminal(a) && sch_smap_get(&s->stopped, a->id) == NULL;
 }
 
 /* Adds (delta +1) or removes (-1) a job allocation from the per-node counts. */
 static void count_job_alloc(struct sch_stack *s, const struct cv_allocation *a, int delta)
 {
     size_t g = group_index(s->job, a->task_group);
-    size_t *slot = a->node_id != NULL ? smap_get(&s->by_node, a->node_id) : NULL;
+    size_t *slot = a->node_id != NULL ? sch_smap_get(&s->by_node, a->node_id) : NULL;
     if (g == SIZE_MAX || slot == NULL) {
         return;
     }
@@ -264,7 +192,7 @@ static void free_group(struct sch_stack *s)
     sch_spreads_free(s->spreads);
     s->spreads = NULL;
     for (size_t i = 0; i < s->n_dprops; i++) {
-        smap_free(&s->dprops[i].counts);
+        sch_smap_free(&s->dprops[i].counts);
     }
     cv_free(s->dprops);
     s->dprops = NULL;
@@ -283,9 +211,9 @@ void sch_stack_free(struct sch_stack *s)
     cv_free(s->order);
     cv_free(s->counts);
     cv_free(s->placed);
-    smap_free(&s->by_node);
-    smap_free(&s->stopped);
-    smap_free(&s->classes);
+    sch_smap_free(&s->by_node);
+    sch_smap_free(&s->stopped);
+    sch_smap_free(&s->classes);
     for (size_t i = 0; i < s->available.len; i++) {
         cv_free(s->available.items[i].key);
     }
@@ -295,13 +223,13 @@ void sch_stack_free(struct sch_stack *s)
 
 void sch_stack_stop(struct sch_stack *s, const struct cv_allocation *alloc)
 {
-    if (smap_get(&s->stopped, alloc->id) != NULL || sch_alloc_terminal(alloc)) {
+    if (sch_smap_get(&s->stopped, alloc->id) != NULL || sch_alloc_terminal(alloc)) {
         return;
     }
-    size_t *slot = alloc->node_id != NULL ? smap_get(&s->by_node, alloc->node_id) : NULL;
+    size_t *slot = alloc->node_id != NULL ? sch_smap_get(&s->by_node, alloc->node_id) : NULL;
     /* Stops come before any node's usage is loaded (loading skips them). */
     assert(slot == NULL || !s->slots[*slot].loaded);
-    *smap_put(&s->stopped, alloc->id) = 1;
+    *sch_smap_put(&s->stopped, alloc->id) = 1;
     if (slot != NULL && group_index(s->job, alloc->task_group) != SIZE_MAX) {
         count_job_alloc(s, alloc, -1);
     }
@@ -322,7 +250,7 @@ static void dprop_count(struct sch_stack *s, struct dprop *d, const struct cv_no
     }
     const char *v = sch_resolve_target(node, d->c->ltarget);
     if (v != NULL) {
-        (*smap_put(&d->counts, v))++;
+        (*sch_smap_put(&d->counts, v))++;
     }
 }
 
@@ -436,7 +364,7 @@ static void note_class(struct sch_stack *s, const struct cv_node *node, bool eli
     if (cls == NULL || cls[0] == '\0') {
         return;
     }
-    *smap_put(&s->classes, cls) |= eligible ? CLASS_ELIGIBLE : CLASS_INELIGIBLE;
+    *sch_smap_put(&s->classes, cls) |= eligible ? CLASS_ELIGIBLE : CLASS_INELIGIBLE;
 }
 
 /* Feasibility, then distinct_hosts and distinct_property. */
@@ -466,7 +394,7 @@ static bool slot_feasible(struct sch_stack *s, size_t i, const char **reason)
     for (size_t k = 0; k < s->n_dprops; k++) {
         struct dprop *d = &s->dprops[k];
         const char *v = sch_resolve_target(node, d->c->ltarget);
-        size_t *have = v != NULL ? smap_get(&d->counts, v) : NULL;
+        size_t *have = v != NULL ? sch_smap_get(&d->counts, v) : NULL;
         if (v == NULL || (have != NULL && *have >= d->limit)) {
             *reason = d->reason;
             return false;
@@ -719,7 +647,7 @@ bool sch_stack_place_on(struct sch_stack *s, const struct cv_node *node,
     *filtered = false;
     metric->nodes_evaluated++;
     s->visits++;
-    size_t *slot = smap_get(&s->by_node, node->id);
+    size_t *slot = sch_smap_get(&s->by_node, node->id);
     const char *reason = NULL;
     if (slot == NULL) {
         const char *why = SCH_REASON_NOT_READY;
@@ -763,7 +691,7 @@ static int cmp_bool_kv(const void *pa, const void *pb)
 void sch_stack_class_eligibility(const struct sch_stack *s, struct sch_outcome *out)
 {
     for (size_t i = 0; i < s->classes.cap; i++) {
-        const struct smap_entry *e = &s->classes.items[i];
+        const struct sch_smap_entry *e = &s->classes.items[i];
         if (e->key == NULL) {
             continue;
         }
