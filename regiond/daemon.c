@@ -20,6 +20,7 @@
 #include "regiond/duties.h"
 #include "regiond/http.h"
 #include "regiond/http_fwd.h"
+#include "regiond/alloc_updates.h"
 #include "regiond/sched_workers.h"
 #include "regiond/workers.h"
 #include "regiond/server.h"
@@ -31,6 +32,7 @@ struct daemon
     struct srv *srv;
     struct duties *duties;
     struct workers *workers;
+    struct alloc_updates *alloc_updates;
     struct sched_workers *schedulers; /* NULL when num_schedulers is 0 */
     struct http_server *http;
     char rpc_addr[RPC_ADDR_MAX];
@@ -267,7 +269,12 @@ int daemon_start(struct event_base *base, const struct rcfg *cfg, struct daemon 
     if (rc == 0) {
         rc = workers_new(base, d->srv, d->duties, &d->workers, err);
     }
+    if (rc == 0) {
+        rc = alloc_updates_new(base, d->srv, d->duties, &d->alloc_updates, err);
+    }
     if (rc != 0) {
+        alloc_updates_free(d->alloc_updates);
+        workers_free(d->workers);
         duties_free(d->duties);
         srv_free(d->srv);
         cv_free(d);
@@ -300,6 +307,7 @@ int daemon_start(struct event_base *base, const struct rcfg *cfg, struct daemon 
     d->http = http_server_new(base, &backend, &ho, err);
     cv_free(agent_config);
     if (!d->http) {
+        alloc_updates_free(d->alloc_updates);
         workers_free(d->workers);
         duties_free(d->duties);
         srv_free(d->srv);
@@ -401,6 +409,7 @@ void daemon_free(struct daemon *d)
     }
     stop_schedulers(d);
     http_server_free(d->http);
+    alloc_updates_free(d->alloc_updates);
     workers_free(d->workers);
     duties_free(d->duties);
     srv_free(d->srv);
