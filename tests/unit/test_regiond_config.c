@@ -168,6 +168,9 @@ static void test_defaults(void **state)
     assert_true(c->heartbeat.max_per_second == 50.0);
     assert_i64_equal(c->heartbeat.grace_s, 10);
     assert_i64_equal(c->heartbeat.failover_ttl_s, 300);
+    assert_u64_equal(c->num_schedulers, RCFG_NUM_SCHEDULERS_AUTO);
+    assert_u64_equal(rcfg_num_schedulers(c), rcfg_online_cpus());
+    assert_true(rcfg_online_cpus() >= 1);
     assert_false(c->dev);
 
     /* Without a data_dir a production server does not start. */
@@ -646,6 +649,11 @@ static void test_error_bad_values(void **state)
     assert_err(&fx->err, rc, CV_EINVAL, "heartbeat.max_per_second", "must be more than 0");
     rc = load(fx, "{'raft': {'election_timeout_ms': 10}}");
     assert_err(&fx->err, rc, CV_EINVAL, "raft.election_timeout_ms", "must be 50 to 60000");
+    rc = load(fx, "{'num_schedulers': 257}");
+    assert_err(&fx->err, rc, CV_EINVAL, "num_schedulers", "must be 0 to 256, got 257");
+    rc = load(fx, "{'num_schedulers': 0}");
+    assert_int_equal(rc, 0);
+    assert_u64_equal(rcfg_num_schedulers(&fx->c), 0);
 }
 
 static void test_error_peers(void **state)
