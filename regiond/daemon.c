@@ -21,6 +21,7 @@
 #include "regiond/http.h"
 #include "regiond/http_fwd.h"
 #include "regiond/alloc_updates.h"
+#include "regiond/client_allocs.h"
 #include "regiond/sched_workers.h"
 #include "regiond/workers.h"
 #include "regiond/server.h"
@@ -33,6 +34,7 @@ struct daemon
     struct duties *duties;
     struct workers *workers;
     struct alloc_updates *alloc_updates;
+    struct client_allocs *client_allocs;
     struct sched_workers *schedulers; /* NULL when num_schedulers is 0 */
     struct http_server *http;
     char rpc_addr[RPC_ADDR_MAX];
@@ -272,7 +274,11 @@ int daemon_start(struct event_base *base, const struct rcfg *cfg, struct daemon 
     if (rc == 0) {
         rc = alloc_updates_new(base, d->srv, d->duties, &d->alloc_updates, err);
     }
+    if (rc == 0) {
+        rc = client_allocs_new(base, d->srv, &d->client_allocs, err);
+    }
     if (rc != 0) {
+        client_allocs_free(d->client_allocs);
         alloc_updates_free(d->alloc_updates);
         workers_free(d->workers);
         duties_free(d->duties);
@@ -307,6 +313,7 @@ int daemon_start(struct event_base *base, const struct rcfg *cfg, struct daemon 
     d->http = http_server_new(base, &backend, &ho, err);
     cv_free(agent_config);
     if (!d->http) {
+        client_allocs_free(d->client_allocs);
         alloc_updates_free(d->alloc_updates);
         workers_free(d->workers);
         duties_free(d->duties);
@@ -409,6 +416,7 @@ void daemon_free(struct daemon *d)
     }
     stop_schedulers(d);
     http_server_free(d->http);
+    client_allocs_free(d->client_allocs);
     alloc_updates_free(d->alloc_updates);
     workers_free(d->workers);
     duties_free(d->duties);

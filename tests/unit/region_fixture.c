@@ -31,6 +31,11 @@ static void run_ms(int ms)
     event_base_dispatch(rfx.base);
 }
 
+void region_serve_ms(int ms)
+{
+    run_ms(ms);
+}
+
 bool region_run_until(bool (*pred)(void))
 {
     for (int i = 0; i < 2000 && !pred(); i++) {
@@ -214,6 +219,7 @@ int region_setup(void **state)
     if (duties_new(rfx.base, rfx.srv, &dc, &rfx.duties, &err) != 0 ||
         workers_new(rfx.base, rfx.srv, rfx.duties, &rfx.workers, &err) != 0 ||
         alloc_updates_new(rfx.base, rfx.srv, rfx.duties, &rfx.alloc_updates, &err) != 0 ||
+        client_allocs_new(rfx.base, rfx.srv, &rfx.client_allocs, &err) != 0 ||
         rpc_pool_new(rfx.base, NULL, &rfx.pool, &err) != 0 || !region_run_until(is_active)) {
         return -1;
     }
@@ -234,6 +240,7 @@ int region_teardown(void **state)
     region_run_until(workers_exited);
     sched_workers_stop(rfx.sched);
     rpc_pool_free(rfx.pool);
+    client_allocs_free(rfx.client_allocs);
     alloc_updates_free(rfx.alloc_updates);
     workers_free(rfx.workers);
     duties_free(rfx.duties);

@@ -2,7 +2,7 @@
  * region_fixture: a one-server region inside a test process, for tests of
  * what clients and scheduler workers do over RPC: the server core on an
  * embedded store in a temporary directory, the leader's duties, the
- * workers' RPCs, client allocation updates, two scheduler worker threads,
+ * workers' RPCs, client allocation updates and watches, two scheduler worker threads,
  * and an RPC pool to call it. Helpers register nodes over "Node.Register",
  * write jobs with their evaluations through Raft, wait (bounded) for
  * evaluations and allocations, and check that no node is overcommitted.
@@ -17,6 +17,7 @@
 #include "common/random.h"
 #include "common/rpc.h"
 #include "regiond/alloc_updates.h"
+#include "regiond/client_allocs.h"
 #include "regiond/duties.h"
 #include "regiond/sched_workers.h"
 #include "regiond/server.h"
@@ -29,6 +30,7 @@ struct region_fx
     struct duties *duties;
     struct workers *workers;
     struct alloc_updates *alloc_updates;
+    struct client_allocs *client_allocs;
     struct sched_workers *sched;
     struct rpc_pool *pool;
     char dir[512];
@@ -41,6 +43,8 @@ extern struct region_fx rfx;
 int region_setup(void **state);
 int region_teardown(void **state);
 
+/* Serves the loop for about ms milliseconds. */
+void region_serve_ms(int ms);
 /* Serves the loop until pred holds, at most ~20 s; returns pred(). */
 bool region_run_until(bool (*pred)(void));
 
