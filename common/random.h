@@ -21,7 +21,10 @@ void cv_random_bytes(void *buf, size_t len);
 /* A random 64-bit number. */
 uint64_t cv_random_u64(void);
 
-/* Writes a random (version 4) UUID, "xxxxxxxx-xxxx-4xxx-yxxx-xxxxxxxxxxxx". */
+/* Writes a random (version 4) UUID, "xxxxxxxx-xxxx-4xxx-yxxx-xxxxxxxxxxxx".
+ * The bytes come from a per-thread buffer of getrandom(2) output (one call
+ * per 64 UUIDs); a fork empties every buffer, so parent and child never
+ * issue the same ID. */
 void cv_uuid_generate(char out[CV_UUID_LEN + 1]);
 
 #endif

@@ -35,6 +35,11 @@ struct slot
     bool loaded;
     struct sch_resources used; /* live allocations not stopped, plus the plan's */
     int64_t count;             /* the same, counted */
+    /* The feasibility verdict for the selected group, valid while
+     * verdict_group equals the stack's group_epoch. */
+    uint32_t verdict_group;
+    bool verdict_ok;
+    const char *verdict_reason; /* borrowed from the checker */
 };
 
 /* A placement the plan made: where, and for which group. */
@@ -88,7 +93,9 @@ struct sch_stack
     bool escaped;
     uint64_t visits;
 
-    /* The selected group. */
+    /* The selected group; group_epoch counts selections (never 0 once
+     * selected) so that slots' cached verdicts of an older group are stale. */
+    uint32_t group_epoch;
     const struct cv_task_group *tg;
     size_t group;
     size_t limit;
@@ -353,6 +360,7 @@ int sch_stack_select_group(struct sch_stack *s, const struct cv_task_group *tg, 
     }
     bool special = has_spreads || sch_has_affinities(s->job, tg);
     s->limit = sch_rank_limit(s->job->type, s->n, special, tg->count);
+    s->group_epoch++;
     return 0;
 }
 
@@ -370,10 +378,17 @@ static void note_class(struct sch_stack *s, const struct cv_node *node, bool eli
 /* Feasibility, then distinct_hosts and distinct_property. */
 static bool slot_feasible(struct sch_stack *s, size_t i, const char **reason)
 {
-    const struct cv_node *node = s->slots[i].node;
-    bool ok = sch_feasibility_check(s->feas, node, reason);
-    note_class(s, node, ok);
-    if (!ok) {
+    struct slot *sl = &s->slots[i];
+    /* The node's own verdict does not change during an evaluation: checked
+     * once per group, then remembered (the cursor comes back to a node many
+     * times when a group has many placements). */
+    if (sl->verdict_group != s->group_epoch) {
+        sl->verdict_ok = sch_feasibility_check(s->feas, sl->node, &sl->verdict_reason);
+        sl->verdict_group = s->group_epoch;
+        note_class(s, sl->node, sl->verdict_ok);
+    }
+    if (!sl->verdict_ok) {
+        *reason = sl->verdict_reason;
         return false;
     }
     if (s->distinct_hosts != NULL) {
@@ -393,7 +408,7 @@ static bool slot_feasible(struct sch_stack *s, size_t i, const char **reason)
     }
     for (size_t k = 0; k < s->n_dprops; k++) {
         struct dprop *d = &s->dprops[k];
-        const char *v = sch_resolve_target(node, d->c->ltarget);
+        const char *v = sch_resolve_target(sl->node, d->c->ltarget);
         size_t *have = v != NULL ? sch_smap_get(&d->counts, v) : NULL;
         if (v == NULL || (have != NULL && *have >= d->limit)) {
             *reason = d->reason;
