@@ -161,6 +161,11 @@ static const struct cv_field task_state_fields[] = {
 };
 static const struct cv_schema task_state_schema =
     CV_SCHEMA("TaskState", struct cv_task_state, NULL, task_state_fields);
+/* Exported for the agent, which persists one task's state on its own. */
+const struct cv_schema cv_task_state_schema =
+    CV_SCHEMA("TaskState", struct cv_task_state, NULL, task_state_fields);
+const struct cv_schema cv_task_event_schema =
+    CV_SCHEMA("TaskEvent", struct cv_task_event, NULL, task_event_fields);
 
 static const struct cv_field reschedule_event_fields[] = {
     F_INT("RescheduleTime", struct cv_reschedule_event, reschedule_time),

@@ -236,6 +236,10 @@ struct cv_allocation
 extern const struct cv_schema cv_allocation_schema;
 extern const struct cv_schema cv_alloc_metric_schema;
 extern const struct cv_schema cv_int_kv_schema;
+/* One element of TaskStates and one TaskEvent, for code that keeps a task's
+ * state apart from its allocation (the agent's local state). */
+extern const struct cv_schema cv_task_state_schema;
+extern const struct cv_schema cv_task_event_schema;
 
 /* Decodes, fills defaults and validates an allocation from parsed JSON. On
  * success returns 0 and *out is a new allocation (free with
