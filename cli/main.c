@@ -21,7 +21,13 @@ static int version(int argc, char **argv)
 }
 
 static const struct cli_command commands[] = {
-    {"job", "Validate and work with jobs", cli_job},
+    {"alloc", "Show allocations", cli_alloc},
+    {"eval", "Show evaluations", cli_eval},
+    {"job", "Run, plan, inspect, stop and validate jobs", cli_job},
+    {"node", "Show nodes, drain them, set their eligibility", cli_node},
+    {"operator", "Operator commands (raft list-peers)", cli_operator},
+    {"server", "Show the region's servers", cli_server},
+    {"status", "List jobs, or show one", cli_status},
     {"version", "Print the version", version},
     {NULL, NULL, NULL},
 };
@@ -29,7 +35,10 @@ static const struct cli_command commands[] = {
 static const char usage[] =
     "Usage: caravan <command> [args]\n"
     "\n"
-    "  Caravan is a federated workload orchestrator.\n";
+    "  Caravan is a federated workload orchestrator. Commands that talk to a\n"
+    "  server take -address (env CARAVAN_ADDR, default " CLI_DEFAULT_ADDRESS
+    "),\n"
+    "  -region, -token, -json; `caravan <command> -h` tells more.\n";
 
 int main(int argc, char **argv)
 {

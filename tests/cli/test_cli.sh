@@ -112,7 +112,7 @@ expect "caravan -v" 0 '^Caravan v[0-9]+\.[0-9]+\.[0-9]+$' ""
 run --version
 expect "caravan --version" 0 '^Caravan v[0-9]+\.[0-9]+\.[0-9]+$' ""
 run version extra
-expect "caravan version extra" 2 "" "takes no arguments"
+expect "caravan version extra" 1 "" "takes no arguments"
 
 # ---- help -----------------------------------------------------------------------
 run -h
@@ -127,24 +127,31 @@ run job validate -help
 expect "caravan job validate -help" 0 '^Usage: caravan job validate ' ""
 run version -h
 expect "caravan version -h" 0 '^Usage: caravan version' ""
+for cmd in "job run" "job plan" "job status" "job stop" "job inspect" "node status" \
+    "node drain" "node eligibility" "alloc status" "eval status" "server members" \
+    "operator raft list-peers" "status"; do
+    # shellcheck disable=SC2086 # the words of cmd are separate arguments
+    run $cmd -h
+    expect "caravan $cmd -h" 0 "^Usage: caravan $cmd " ""
+done
 
-# ---- usage errors: exit 2, usage on stderr, nothing on stdout -------------------
+# ---- usage errors: exit 1 (as Nomad), usage on stderr, nothing on stdout -------------------
 run
-expect "caravan (no args)" 2 "" '^Usage: caravan '
+expect "caravan (no args)" 1 "" '^Usage: caravan '
 run bogus
-expect "caravan bogus" 2 "" 'unknown subcommand "bogus"'
+expect "caravan bogus" 1 "" 'unknown subcommand "bogus"'
 run job
-expect "caravan job (no args)" 2 "" '^Usage: caravan job '
+expect "caravan job (no args)" 1 "" '^Usage: caravan job '
 run job bogus
-expect "caravan job bogus" 2 "" 'unknown subcommand "bogus"'
+expect "caravan job bogus" 1 "" 'unknown subcommand "bogus"'
 run job validate
-expect "caravan job validate (no args)" 2 "" '^Usage: caravan job validate '
+expect "caravan job validate (no args)" 1 "" '^Usage: caravan job validate '
 run job validate -x "$TESTS/corpus/valid/service-minimal.json"
-expect "caravan job validate -x FILE" 2 "" '^Usage: caravan job validate '
+expect "caravan job validate -x FILE" 1 "" '^Usage: caravan job validate '
 run job validate --bogus
-expect "caravan job validate --bogus" 2 "" '^Usage: caravan job validate '
+expect "caravan job validate --bogus" 1 "" '^Usage: caravan job validate '
 run job validate a.json b.json
-expect "caravan job validate (two files)" 2 "" '^Usage: caravan job validate '
+expect "caravan job validate (two files)" 1 "" '^Usage: caravan job validate '
 
 # ---- job validate: files, stdin, failures --------------------------------------
 run job validate "$WORK/does-not-exist.json"
