@@ -20,10 +20,19 @@
 #include "regiond/rpc_json.h"
 #include "regiond/state/state.h"
 
+/* A caller waiting for its updates' entry, and the IDs of its updates that
+ * were dropped (allocations that no longer exist). */
+struct waiter
+{
+    struct rpc_call *call;
+    char **dropped;
+    size_t n_dropped;
+};
+
 /* Callers whose updates one Raft entry carries. */
 struct batch
 {
-    struct rpc_call **calls;
+    struct waiter *calls;
     size_t n_calls;
 };
 
@@ -37,7 +46,7 @@ struct alloc_updates
     /* The batch being collected. */
     struct cv_allocation **allocs; /* owned */
     size_t n_allocs, cap_allocs;
-    struct rpc_call **calls;
+    struct waiter *calls;
     size_t n_calls, cap_calls;
 };
 
@@ -118,18 +127,21 @@ static int decode_updates(const struct cv_json_doc *doc, struct cv_allocation **
     return 0;
 }
 
-/* Every update names a stored allocation on the node it claims. */
+/* Every update must be for an allocation on the node it claims; updates of
+ * allocations that no longer exist (garbage collected while the client was
+ * reporting) are not errors: they are marked in unknown[] and dropped. */
 static int check_against_state(struct alloc_updates *u, struct cv_allocation *const *allocs,
-                               size_t n, char *msg, size_t msg_size)
+                               size_t n, bool *unknown, char *msg, size_t msg_size)
 {
     struct state_snap *snap = state_snapshot(srv_state(u->srv));
     int rc = 0;
     for (size_t i = 0; i < n && rc == 0; i++) {
         const struct cv_allocation *stored = state_alloc(snap, allocs[i]->id);
+        unknown[i] = stored == NULL;
         if (stored == NULL) {
-            snprintf(msg, msg_size, "Allocs[%zu]: allocation %s does not exist", i, allocs[i]->id);
-            rc = CV_ENOTFOUND;
-        } else if (strcmp(stored->node_id, allocs[i]->node_id) != 0) {
+            continue;
+        }
+        if (strcmp(stored->node_id, allocs[i]->node_id) != 0) {
             snprintf(msg, msg_size, "Allocs[%zu]: allocation %s is not on node %s", i,
                      allocs[i]->id, allocs[i]->node_id);
             rc = CV_EINVAL;
@@ -157,29 +169,52 @@ static void add_to_batch(struct alloc_updates *u, struct cv_allocation *a)
     u->allocs[u->n_allocs++] = a;
 }
 
-static void add_call(struct alloc_updates *u, struct rpc_call *call)
+static void add_call(struct alloc_updates *u, struct waiter w)
 {
     if (u->n_calls == u->cap_calls) {
         u->cap_calls = u->cap_calls != 0 ? u->cap_calls * 2 : 16;
         u->calls = cv_reallocarray(u->calls, u->cap_calls, sizeof *u->calls);
     }
-    u->calls[u->n_calls++] = call;
+    u->calls[u->n_calls++] = w;
 }
 
-static void reply_all(struct rpc_call **calls, size_t n, int status, const char *msg,
-                      uint64_t index)
+static void waiter_free(struct waiter *w)
+{
+    for (size_t i = 0; i < w->n_dropped; i++) {
+        cv_free(w->dropped[i]);
+    }
+    cv_free(w->dropped);
+    w->dropped = NULL;
+    w->n_dropped = 0;
+}
+
+/* {"Index", "Dropped": [...]}: the entry's index (0 when nothing was
+ * written) and the updates dropped for allocations that no longer exist. */
+static void reply_ok(struct waiter *w, uint64_t index)
+{
+    struct cv_jgen *g = cv_jgen_new(false);
+    cv_jgen_object_begin(g);
+    cv_jgen_key(g, "Index");
+    cv_jgen_uint(g, index);
+    cv_jgen_key(g, "Dropped");
+    cv_jgen_array_begin(g);
+    for (size_t i = 0; i < w->n_dropped; i++) {
+        cv_jgen_string(g, w->dropped[i]);
+    }
+    cv_jgen_array_end(g);
+    cv_jgen_object_end(g);
+    rpcj_reply_json(w->call, g);
+}
+
+static void reply_all(struct waiter *calls, size_t n, int status, const char *msg, uint64_t index)
 {
     for (size_t i = 0; i < n; i++) {
         if (status != 0) {
-            rpcj_reply_error(calls[i], status, msg);
-            continue;
+            rpcj_reply_error(calls[i].call, status, msg);
+        } else {
+            reply_ok(&calls[i], index);
         }
-        struct cv_jgen *g = cv_jgen_new(false);
-        cv_jgen_object_begin(g);
-        cv_jgen_key(g, "Index");
-        cv_jgen_uint(g, index);
-        cv_jgen_object_end(g);
-        rpcj_reply_json(calls[i], g);
+        waiter_free(&calls[i]);
     }
 }
 
@@ -274,7 +309,7 @@ static void flush(struct alloc_updates *u)
     size_t n_evals = failure_evals(u, &evals);
     struct batch *b = cv_calloc(1, sizeof *b);
     b->calls = cv_calloc(u->n_calls, sizeof *b->calls);
-    memcpy(b->calls, u->calls, u->n_calls * sizeof *b->calls);
+    memcpy(b->calls, u->calls, u->n_calls * sizeof *b->calls); /* the waiters move */
     b->n_calls = u->n_calls;
 
     struct cv_buf cmd;
@@ -325,22 +360,39 @@ static void leader_update_alloc(struct rpc_call *call, const void *payload, size
     size_t n = 0;
     int rc = decode_updates(doc, &allocs, &n, msg, sizeof msg);
     cv_json_doc_free(doc);
+    bool *unknown = cv_calloc(n != 0 ? n : 1, sizeof *unknown);
     if (rc == 0) {
-        rc = check_against_state(u, allocs, n, msg, sizeof msg);
+        rc = check_against_state(u, allocs, n, unknown, msg, sizeof msg);
     }
     if (rc != 0) {
         for (size_t i = 0; i < n; i++) {
             cv_alloc_free(allocs[i]);
         }
         cv_free(allocs);
+        cv_free(unknown);
         rpcj_reply_error(call, rc, msg);
         return;
     }
+    struct waiter w = {.call = call};
+    size_t kept = 0;
     for (size_t i = 0; i < n; i++) {
-        add_to_batch(u, allocs[i]);
+        if (unknown[i]) {
+            w.dropped = cv_reallocarray(w.dropped, w.n_dropped + 1, sizeof *w.dropped);
+            w.dropped[w.n_dropped++] = cv_strdup(allocs[i]->id);
+            cv_alloc_free(allocs[i]);
+        } else {
+            add_to_batch(u, allocs[i]);
+            kept++;
+        }
     }
     cv_free(allocs);
-    add_call(u, call);
+    cv_free(unknown);
+    if (kept == 0) {
+        reply_ok(&w, 0); /* nothing to write */
+        waiter_free(&w);
+        return;
+    }
+    add_call(u, w);
     if (u->n_allocs >= ALLOC_UPDATES_BATCH_MAX) {
         flush(u);
     } else if (!u->timer_armed) {

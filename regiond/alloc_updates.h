@@ -5,11 +5,15 @@
  *
  *   Node.UpdateAlloc {"Allocs": [{"ID", "NodeID", "ClientStatus",
  *                     "ClientDescription", "TaskStates", "ModifyTime"}, ...]}
- *       -> {"Index"}: the Raft index at which the updates were applied.
+ *       -> {"Index", "Dropped": [...]}: the Raft index at which the updates
+ *          were applied (0 when none was written), and the IDs of the
+ *          updates dropped because their allocation no longer exists
+ *          (garbage collected while the client was reporting).
  *
  * Only what a client is the authority on is taken (the fields above; any
- * other allocation field sent is decoded and ignored). Each update must
- * name an allocation that exists and is on the node the update names.
+ * other allocation field sent is decoded and ignored). An update for an
+ * allocation on another node than the one it names refuses the whole call
+ * (a confused or hostile client).
  * The input is hostile: every field is checked and the first problem is
  * answered with its path ("Allocs[2].ClientStatus: must be one of ...").
  *

@@ -5,6 +5,7 @@
  * within the batch interval land in one Raft entry (one index for all),
  * the state takes the client's status and task states, a failed
  * allocation brings an "alloc-failure" evaluation and is replaced, and
+ * updates of allocations that no longer exist are dropped and named, and
  * every malformed or foreign update is refused with what was wrong.
  */
 #include <setjmp.h>
@@ -161,6 +162,33 @@ static void expect_refusal(const char *body, int code, const char *words)
     }
 }
 
+/* An update of an allocation that no longer exists is dropped, not an
+ * error: the others of the call are written. */
+static void test_unknown_allocations_are_dropped(void **state)
+{
+    (void)state;
+    place_job();
+    char body[1024];
+    snprintf(body, sizeof body,
+             "{\"Allocs\": [{\"ID\": \"00000000-0000-4000-8000-00000000dead\", \"NodeID\": \"%s\","
+             " \"ClientStatus\": \"running\"}, {\"ID\": \"%s\", \"NodeID\": \"%s\","
+             " \"ClientStatus\": \"running\"}]}",
+             node_id, alloc_ids[1], node_id);
+    struct region_answer a = region_call("Node.UpdateAlloc", body);
+    assert_int_equal(a.status, 0);
+    assert_non_null(strstr(a.body, "\"Dropped\":[\"00000000-0000-4000-8000-00000000dead\"]"));
+    assert_null(strstr(a.body, "\"Index\":0"));
+    struct state_snap *snap = state_snapshot(srv_state(rfx.srv));
+    assert_string_equal(stored(snap, alloc_ids[1])->client_status, "running");
+    state_snapshot_release(snap);
+
+    /* Only unknown ones: nothing to write, index 0. */
+    update_json(body, sizeof body, "00000000-0000-4000-8000-00000000dead", node_id, "running");
+    a = region_call("Node.UpdateAlloc", body);
+    assert_int_equal(a.status, 0);
+    assert_non_null(strstr(a.body, "\"Index\":0"));
+}
+
 static void test_bad_updates_are_refused(void **state)
 {
     (void)state;
@@ -174,8 +202,6 @@ static void test_bad_updates_are_refused(void **state)
     expect_refusal("{\"Allocs\": [{\"ID\": \"x\"", CV_EPARSE, "");
     update_json(body, sizeof body, alloc_ids[0], node_id, "sleeping");
     expect_refusal(body, CV_EVALIDATE, "ClientStatus");
-    update_json(body, sizeof body, "00000000-0000-4000-8000-00000000dead", node_id, "running");
-    expect_refusal(body, CV_ENOTFOUND, "does not exist");
     update_json(body, sizeof body, alloc_ids[0], "00000000-0000-4000-8000-00000000beef", "running");
     expect_refusal(body, CV_EINVAL, "is not on node");
     snprintf(body, sizeof body,
@@ -196,6 +222,8 @@ int main(void)
                                         region_teardown),
         cmocka_unit_test_setup_teardown(test_failed_allocation_is_evaluated_and_replaced,
                                         region_setup, region_teardown),
+        cmocka_unit_test_setup_teardown(test_unknown_allocations_are_dropped, region_setup,
+                                        region_teardown),
         cmocka_unit_test_setup_teardown(test_bad_updates_are_refused, region_setup,
                                         region_teardown),
     };
