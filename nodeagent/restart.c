@@ -116,7 +116,7 @@ static void frac(char *buf, size_t size, uint64_t v, int prec, const char *unit)
         snprintf(buf, size, "%llu%s", (unsigned long long)whole, unit);
         return;
     }
-    char digits[16];
+    char digits[24];
     snprintf(digits, sizeof digits, "%0*llu", prec, (unsigned long long)f);
     size_t n = strlen(digits);
     while (n > 0 && digits[n - 1] == '0') {

@@ -15,6 +15,7 @@
 #include <limits.h>
 #include <signal.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
 #include <time.h>
@@ -508,7 +509,11 @@ int agent_task_runner_new(const struct agent_task_runner_config *cfg,
     r->base = cfg->base;
     r->clock = cfg->clock ? cfg->clock : cv_clock_system();
     r->alloc = cv_alloc_copy(cfg->alloc);
+    /* The copy has the group the original had (checked above). */
     const struct cv_task_group *g2 = find_group(r->alloc);
+    if (g2 == NULL) {
+        abort();
+    }
     r->task = &g2->tasks.items[ti];
     r->drv = drv;
     r->kill_signal = sig;

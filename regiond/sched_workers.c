@@ -123,7 +123,7 @@ static int call_json(struct worker *wk, const char *method, struct cv_jgen *g,
     }
     cv_jgen_free(g);
     if (rc != 0) {
-        snprintf(msg, msg_size, "%s: %s", method, err.msg);
+        snprintf(msg, msg_size, "%s: %.400s", method, err.msg);
         cv_buf_free(&c.payload);
         return rc;
     }
@@ -132,11 +132,11 @@ static int call_json(struct worker *wk, const char *method, struct cv_jgen *g,
     }
     rc = c.status;
     if (rc != 0) {
-        snprintf(msg, msg_size, "%s: %s", method, c.msg);
+        snprintf(msg, msg_size, "%s: %.400s", method, c.msg);
     } else if (c.payload.len > 0) {
         rc = cv_json_parse(c.payload.data, c.payload.len, NULL, out, &err);
         if (rc != 0) {
-            snprintf(msg, msg_size, "%s: answer: %s", method, err.msg);
+            snprintf(msg, msg_size, "%s: answer: %.400s", method, err.msg);
         }
     }
     cv_buf_free(&c.payload);
