@@ -33,8 +33,9 @@
 #include "regiond/rpc_json.h"
 #include "regiond/state/state.h"
 
-#define TICK_MS     50
-#define DRAIN_BATCH 64
+#define DUTIES_UNBLOCK_FAILED_NS (60ull * CV_NSEC_PER_SEC)
+#define TICK_MS                  50
+#define DRAIN_BATCH              64
 
 struct duties
 {
@@ -45,8 +46,9 @@ struct duties
     struct hb *hb;
     struct event *tick_ev;
     bool active;
-    bool scan_evals;     /* an entry wrote evaluations the apply hook did not name */
-    uint64_t nodes_seen; /* nodes with ModifyIndex <= this were looked at */
+    bool scan_evals;                 /* an entry wrote evaluations the apply hook did not name */
+    uint64_t nodes_seen;             /* nodes with ModifyIndex <= this were looked at */
+    uint64_t next_unblock_failed_ns; /* when evaluations out of plan attempts run again */
 };
 
 static uint64_t now_ns(void)
@@ -415,6 +417,15 @@ static void on_tick(evutil_socket_t fd, short what, void *arg)
     }
     feed_broker(d, now);
     broker_tick(d->broker, now);
+    /* Evaluations that ran out of plan attempts (blocked, "max-plan-attempts")
+     * wait for no capacity change: they are queued again every minute, as
+     * Nomad's failedEvalUnblockInterval. */
+    if (d->next_unblock_failed_ns == 0) {
+        d->next_unblock_failed_ns = now + DUTIES_UNBLOCK_FAILED_NS;
+    } else if (now >= d->next_unblock_failed_ns) {
+        broker_unblock_failed(d->broker, now);
+        d->next_unblock_failed_ns = now + DUTIES_UNBLOCK_FAILED_NS;
+    }
     struct hb_node_list expired;
     hb_node_list_init(&expired);
     hb_tick(d->hb, now, &expired);

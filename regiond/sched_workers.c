@@ -49,6 +49,7 @@ struct sched_workers
 {
     char *rpc_addr;
     struct state_store *state;
+    size_t placements_per_plan;
     struct worker *workers;
     unsigned n;
     atomic_bool stopping;
@@ -403,7 +404,8 @@ static void process(struct worker *wk, const struct cv_evaluation *ev, const cha
     }
     bool batch = ev->type != NULL && strcmp(ev->type, "batch") == 0;
     unsigned max_plans = batch ? MAX_PLANS_BATCH : MAX_PLANS_SERVICE;
-    struct sch_options opts = {.algorithm = SCH_FIT_BINPACK};
+    struct sch_options opts = {.algorithm = SCH_FIT_BINPACK,
+                               .max_placements = w->placements_per_plan};
     for (unsigned attempt = 1;; attempt++) {
         struct state_snap *snap = state_snapshot(w->state);
         struct sch_state st;
@@ -438,6 +440,17 @@ static void process(struct worker *wk, const struct cv_evaluation *ev, const cha
             commit_whole = ans.refresh_index == 0;
         }
         state_snapshot_release(snap);
+        if (commit_whole && out.truncated) {
+            /* A full plan committed and more is to place: the next plan is
+             * not a retry. */
+            sch_outcome_free(&out);
+            attempt--;
+            if (!wait_index(w, ans.alloc_index)) {
+                nack(wk, ev, token, "the local state did not reach the plan's index in time");
+                return;
+            }
+            continue;
+        }
         if (commit_whole || attempt >= max_plans) {
             finish(wk, ev, token, &out, snapshot_index, !commit_whole);
             sch_outcome_free(&out);
@@ -504,6 +517,8 @@ int sched_workers_start(const struct sched_workers_config *cfg, struct sched_wor
     struct sched_workers *w = cv_calloc(1, sizeof *w);
     w->rpc_addr = cv_strdup(cfg->rpc_addr);
     w->state = cfg->state;
+    w->placements_per_plan = cfg->placements_per_plan != 0 ? cfg->placements_per_plan
+                                                           : SCHED_WORKERS_PLACEMENTS_PER_PLAN;
     w->n = cfg->n_workers;
     w->workers = cv_calloc(w->n, sizeof *w->workers);
     atomic_init(&w->stopping, false);

@@ -12,7 +12,8 @@
  *   2. waits until this server's state has applied the evaluation's
  *      ModifyIndex (at most 5 s, then the evaluation is nacked);
  *   3. takes a snapshot and runs the scheduler (schedd/sched.h) on it;
- *   4. submits the plan (Plan.Submit); when the leader refused part of it
+ *   4. submits the plan (Plan.Submit), at most 512 placements at a time
+ *      (the rest goes in the next plans); when the leader refused part of it
  *      the answer carries a RefreshIndex: the worker waits for it, takes a
  *      fresh snapshot and schedules again, which places only what did not
  *      commit (at most 5 plans per evaluation for service and system jobs,
@@ -44,7 +45,14 @@ struct sched_workers_config
     const char *rpc_addr;      /* this server's RPC address, "host:port" (copied) */
     struct state_store *state; /* this server's state store (borrowed) */
     unsigned n_workers;        /* 1 to SCHED_WORKERS_MAX */
+    /* Placements per plan; 0: SCHED_WORKERS_PLACEMENTS_PER_PLAN. A larger
+     * evaluation commits in several plans, one after the other. */
+    size_t placements_per_plan;
 };
+
+/* Verifying a plan runs on the leader's event loop (about 0.15 ms per
+ * placement), which also sends Raft's heartbeats: plans stay small. */
+#define SCHED_WORKERS_PLACEMENTS_PER_PLAN 512
 
 struct sched_workers_stats
 {

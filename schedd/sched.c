@@ -433,6 +433,11 @@ static int run_plan(struct run *r, bool system, struct cv_err *err)
         add_inplace(r, rec.inplace.items[i]);
     }
     for (size_t i = 0; r->stack != NULL && rc == 0 && i < rec.place.len; i++) {
+        if (r->opts->max_placements > 0 && r->out->placed >= r->opts->max_placements) {
+            r->out->truncated = true;
+            count_queued(r, rec.place.items[i].task_group);
+            continue;
+        }
         rc = place_one(r, &rec.place.items[i], err);
     }
     if (rc == 0 && r->job != NULL) {

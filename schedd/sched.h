@@ -75,6 +75,10 @@ struct sch_options
     /* Keep the score breakdown of the best nodes in each placement's
      * metrics (Nomad's ScoreMetaData, 5 nodes): costs memory per alloc. */
     bool score_metadata;
+    /* The most placements one plan carries (0: no limit). The rest is left
+     * for the next plan (outcome.truncated): a plan stays a bounded Raft
+     * entry and a bounded stretch of the leader's verification. */
+    size_t max_placements;
 };
 
 /* An allocation the plan stops, listed under the node it is on. */
@@ -117,6 +121,8 @@ struct sch_outcome
      * class (then any node change may help). */
     CV_VEC(struct cv_bool_kv) class_eligibility;
     bool escaped_computed_class;
+    /* The plan stopped at max_placements: schedule again once it commits. */
+    bool truncated;
     /* Counters: nodes visited and placements made, for benchmarks. */
     uint64_t nodes_visited;
     uint64_t placed;

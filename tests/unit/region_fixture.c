@@ -223,8 +223,12 @@ int region_setup(void **state)
         rpc_pool_new(rfx.base, NULL, &rfx.pool, &err) != 0 || !region_run_until(is_active)) {
         return -1;
     }
-    struct sched_workers_config swc = {
-        .rpc_addr = rfx.addr, .state = srv_state(rfx.srv), .n_workers = 2};
+    /* Small plans, so that a job of a few allocations already commits in
+     * several plans one after the other. */
+    struct sched_workers_config swc = {.rpc_addr = rfx.addr,
+                                       .state = srv_state(rfx.srv),
+                                       .n_workers = 2,
+                                       .placements_per_plan = 4};
     return sched_workers_start(&swc, &rfx.sched, &err);
 }
 

@@ -232,6 +232,44 @@ static size_t on_node(const struct sch_outcome *o, const char *node_id)
     return n;
 }
 
+static void test_max_placements_truncates_the_plan(void **state)
+{
+    (void)state;
+    struct world w = {0};
+    add_node(&w, "a", 4000, 4096, "r1", "linux");
+    set_job(&w, JOB_HEAD("web", "service", 5) "}]}");
+    struct cv_evaluation *ev = cv_eval_new();
+    cv_set_string(&ev->id, "e0000000-0000-4000-8000-000000000001");
+    cv_set_string(&ev->job_id, "web");
+    cv_set_string(&ev->type, "service");
+    struct sch_state st = state_of(&w);
+    struct sch_options opts = {.now = NOW, .seed = 1, .max_placements = 2};
+    struct cv_err err = {0};
+    struct sch_outcome o;
+    sch_outcome_init(&o);
+    assert_int_equal(sch_schedule(&st, ev, &opts, &o, &err), 0);
+    assert_int_equal(o.plan.allocs.len, 2);
+    assert_true(o.truncated);
+    assert_int_equal(cv_intmap_get(&o.queued, "g", -1), 3);
+    assert_false(sch_outcome_blocked(&o)); /* left for the next plan, not failed */
+    commit(&w, &o);
+    sch_outcome_free(&o);
+    /* The next plans place the rest; the last one is not truncated. */
+    sch_outcome_init(&o);
+    assert_int_equal(sch_schedule(&st, ev, &opts, &o, &err), 0);
+    assert_int_equal(o.plan.allocs.len, 2);
+    commit(&w, &o);
+    sch_outcome_free(&o);
+    sch_outcome_init(&o);
+    assert_int_equal(sch_schedule(&st, ev, &opts, &o, &err), 0);
+    assert_int_equal(o.plan.allocs.len, 1);
+    assert_false(o.truncated);
+    assert_int_equal(cv_intmap_get(&o.queued, "g", -1), 0);
+    sch_outcome_free(&o);
+    cv_eval_free(ev);
+    world_free(&w);
+}
+
 static void test_anti_affinity_spreads_over_equal_nodes(void **state)
 {
     (void)state;
@@ -483,6 +521,7 @@ int main(void)
 {
     const struct CMUnitTest tests[] = {
         CV_TEST(test_new_job_plan),
+        CV_TEST(test_max_placements_truncates_the_plan),
         CV_TEST(test_anti_affinity_spreads_over_equal_nodes),
         CV_TEST(test_distinct_hosts),
         CV_TEST(test_distinct_property),
