@@ -5,7 +5,7 @@
  * with the list endpoints' ?prefix=, and print Nomad's key = value block
  * followed by the object's details: an allocation's task states and recent
  * events, an evaluation's placed allocations and failed placements.
- * (`alloc logs` needs the client agent's HTTP API, which does not exist yet.)
+ * (`alloc logs` is in alloc_logs.c.)
  */
 #include <inttypes.h>
 #include <stdio.h>
@@ -229,6 +229,7 @@ static int eval_status(int argc, char **argv)
 
 static const struct cli_command alloc_commands[] = {
     {"status", "Show an allocation and its tasks", alloc_status},
+    {"logs", "Print a task's stdout or stderr", cli_alloc_logs},
     {NULL, NULL, NULL},
 };
 

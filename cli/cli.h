@@ -128,6 +128,7 @@ int cli_job_run(int argc, char **argv);
 int cli_job_plan(int argc, char **argv);
 int cli_job_stop(int argc, char **argv);
 int cli_job_status(int argc, char **argv);
+int cli_alloc_logs(int argc, char **argv);
 /* The job list (`job status` and `status` without an ID). */
 int cli_job_list(const struct cli_ctx *ctx);
 

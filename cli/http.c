@@ -38,7 +38,30 @@ struct exchange
     int status;
     uint64_t index;
     struct cv_buf body;
+    cli_http_sink sink; /* NULL: keep the body */
+    void *sink_arg;
 };
+
+/* A 2xx answer's bytes go to the sink as they come; others are kept so
+ * the error can be reported. libevent drains the input after this. */
+static void on_chunk(struct evhttp_request *req, void *arg)
+{
+    struct exchange *x = arg;
+    struct evbuffer *in = evhttp_request_get_input_buffer(req);
+    size_t n = evbuffer_get_length(in);
+    int status = evhttp_request_get_response_code(req);
+    if (n == 0) {
+        return;
+    }
+    if (status >= 200 && status <= 299) {
+        x->sink(evbuffer_pullup(in, (ev_ssize_t)n), n, x->sink_arg);
+        return;
+    }
+    cv_buf_reserve(&x->body, n);
+    evbuffer_copyout(in, x->body.data + x->body.len, n);
+    x->body.len += n;
+    x->body.data[x->body.len] = '\0';
+}
 
 static void on_error(enum evhttp_request_error error, void *arg)
 {
@@ -165,13 +188,15 @@ static int failure(const struct cli_ctx *ctx, const struct exchange *x, int time
     }
 }
 
-int cli_http_request(const struct cli_ctx *ctx, const char *method, const char *path,
-                     const char *body, int timeout_ms, struct cli_http_resp *out,
-                     struct cv_err *err)
+static int exchange(const struct cli_ctx *ctx, const char *method, const char *path,
+                    const char *body, int timeout_ms, cli_http_sink sink, void *sink_arg,
+                    struct cli_http_resp *out, struct cv_err *err)
 {
     memset(out, 0, sizeof *out);
     struct exchange x = {0};
     cv_buf_init(&x.body);
+    x.sink = sink;
+    x.sink_arg = sink_arg;
     int rc = 0;
     struct cv_buf uri = CV_BUF_INIT;
     cv_buf_append_str(&uri, path);
@@ -200,6 +225,9 @@ int cli_http_request(const struct cli_ctx *ctx, const char *method, const char *
      * it fails. */
     struct evhttp_request *req = evhttp_request_new(on_done, &x);
     evhttp_request_set_error_cb(req, on_error);
+    if (sink) {
+        evhttp_request_set_chunked_cb(req, on_chunk);
+    }
     struct evkeyvalq *h = evhttp_request_get_output_headers(req);
     char hostport[300];
     snprintf(hostport, sizeof hostport, "%s:%d", ctx->host, ctx->port);
@@ -235,6 +263,19 @@ out_uri:
     cv_buf_free(&uri);
     cv_buf_free(&x.body);
     return rc;
+}
+
+int cli_http_request(const struct cli_ctx *ctx, const char *method, const char *path,
+                     const char *body, int timeout_ms, struct cli_http_resp *out,
+                     struct cv_err *err)
+{
+    return exchange(ctx, method, path, body, timeout_ms, NULL, NULL, out, err);
+}
+
+int cli_http_stream(const struct cli_ctx *ctx, const char *path, int timeout_ms, cli_http_sink sink,
+                    void *arg, struct cli_http_resp *out, struct cv_err *err)
+{
+    return exchange(ctx, "GET", path, NULL, timeout_ms, sink, arg, out, err);
 }
 
 void cli_http_resp_free(struct cli_http_resp *r)

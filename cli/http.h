@@ -38,6 +38,15 @@ int cli_http_request(const struct cli_ctx *ctx, const char *method, const char *
                      struct cv_err *err);
 void cli_http_resp_free(struct cli_http_resp *r);
 
+/* Receives a streamed answer's bytes (borrowed for the call). */
+typedef void (*cli_http_sink)(const void *data, size_t len, void *arg);
+
+/* A GET whose 2xx answer goes to `sink` as it arrives (a followed log)
+ * instead of out->body; a non-2xx answer's body is kept in out->body as
+ * cli_http_request does. timeout_ms bounds the silence between reads. */
+int cli_http_stream(const struct cli_ctx *ctx, const char *path, int timeout_ms, cli_http_sink sink,
+                    void *arg, struct cli_http_resp *out, struct cv_err *err);
+
 /* Percent-escapes `s` for a path segment or query value into a new
  * string (cv_free). */
 char *cli_http_escape(const char *s);

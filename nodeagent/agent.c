@@ -217,6 +217,9 @@ int agent_new_with(struct event_base *base, const struct agent_config *cfg,
     if (rc == 0) {
         rc = agent_watch_init(a, err);
     }
+    if (rc == 0) {
+        rc = agent_http_start(a, err);
+    }
     if (rc != 0) {
         agent_free(a);
         return rc;
@@ -291,6 +294,7 @@ void agent_free(struct agent *a)
     if (a->own_pool) {
         rpc_pool_free(a->pool);
     }
+    agent_http_free(a);
     agent_watch_free(a);
     agent_updates_free(a);
     if (a->hb_ev) {

@@ -9,7 +9,8 @@
  *    "meta": {"rack": "r1"},
  *    "drivers": {"raw_exec": {"enabled": true}, "mock": {"enabled": false}},
  *    "reserved": {"cpu": 200, "memory": 256, "disk": 1024, "reserved_ports": "22"},
- *    "log_level": "info", "log_file": "/var/log/caravan/nodeagent.log"}
+ *    "log_level": "info", "log_file": "/var/log/caravan/nodeagent.log",
+ *    "bind_addr": "10.0.0.5", "http_port": 4656}
  */
 #include "nodeagent/agent_config.h"
 
@@ -36,6 +37,8 @@ void agent_config_init(struct agent_config *c)
     c->reserved_ports = cv_strdup("");
     c->log_level = CV_LOG_INFO;
     c->log_file = cv_strdup("");
+    c->bind_addr = cv_strdup(AGENT_DEFAULT_BIND_ADDR);
+    c->http_port = AGENT_DEFAULT_HTTP_PORT;
 }
 
 static void clear_servers(struct agent_config *c)
@@ -57,6 +60,7 @@ void agent_config_free(struct agent_config *c)
     cv_free(c->node_pool);
     cv_free(c->reserved_ports);
     cv_free(c->log_file);
+    cv_free(c->bind_addr);
     for (size_t i = 0; i < c->meta.len; i++) {
         cv_free(c->meta.items[i].key);
         cv_free(c->meta.items[i].value);
@@ -73,6 +77,8 @@ void agent_config_dev(struct agent_config *c)
     c->raw_exec = true;
     c->mock = true;
     c->dev = true;
+    cv_set_string(&c->bind_addr, AGENT_DEFAULT_BIND_ADDR);
+    c->http_port = AGENT_DEFAULT_HTTP_PORT;
 }
 
 /* ---- checks shared by files and flags ------------------------------------- */
@@ -306,6 +312,21 @@ static int apply_member(struct agent_config *c, const char *key, const struct cv
     if (strcmp(key, "log_file") == 0) {
         return json_string(key, v, &c->log_file, err);
     }
+    if (strcmp(key, "bind_addr") == 0) {
+        return json_string(key, v, &c->bind_addr, err);
+    }
+    if (strcmp(key, "http_port") == 0) {
+        int64_t port = 0;
+        int rc = json_nonneg(key, v, &port, err);
+        if (rc == 0 && (port < 1 || port > 65535)) {
+            rc = cv_err_setf(err, CV_EINVAL, "%s: must be 1 to 65535, got %lld", key,
+                             (long long)port);
+        }
+        if (rc == 0) {
+            c->http_port = (int)port;
+        }
+        return rc;
+    }
     if (strcmp(key, "log_level") == 0) {
         int rc = want_type(key, v, CV_JSON_STRING, err);
         return rc ? rc : set_log_level(c, key, v->u.string.ptr, err);
@@ -375,6 +396,8 @@ void agent_config_usage(FILE *out)
         "  -meta KEY=VALUE       node metadata (repeatable)\n"
         "  -log-level LEVEL      debug, info, warn or error\n"
         "  -log-file PATH        log to PATH (reopened on SIGHUP) instead of stderr\n"
+        "  -bind ADDR            address of the HTTP API (default 127.0.0.1)\n"
+        "  -http-port PORT       port of the HTTP API (default 4656)\n"
         "  -simulate N           run N simulated nodes (mock driver only) in this process,\n"
         "                        each in <data dir>/sim-<i>, named <name>-<i>\n",
         out);
@@ -431,6 +454,15 @@ static int apply_flag(struct agent_config *c, const char *name, const char *v, s
         cv_free(key);
         return 0;
     }
+    if (strcmp(name, "http-port") == 0) {
+        char *end = NULL;
+        long n = strtol(v, &end, 10);
+        if (*v == '\0' || *end != '\0' || n < 1 || n > 65535) {
+            return cv_err_setf(err, CV_EINVAL, "-http-port: must be 1 to 65535, got \"%s\"", v);
+        }
+        c->http_port = (int)n;
+        return 0;
+    }
     if (strcmp(name, "simulate") == 0) {
         char *end = NULL;
         long n = strtol(v, &end, 10);
@@ -453,6 +485,8 @@ static int apply_flag(struct agent_config *c, const char *name, const char *v, s
         field = &c->node_pool;
     } else if (strcmp(name, "log-file") == 0) {
         field = &c->log_file;
+    } else if (strcmp(name, "bind") == 0) {
+        field = &c->bind_addr;
     }
     if (!field) {
         return cv_err_setf(err, CV_EINVAL, "-%s: unknown flag (nodeagent -h lists them)", name);
@@ -525,6 +559,9 @@ int agent_config_finish(struct agent_config *c, struct cv_err *err)
     }
     if (!c->node_pool[0]) {
         return cv_err_setf(err, CV_EINVAL, "node_pool: must not be empty (-node-pool)");
+    }
+    if (!c->bind_addr[0]) {
+        return cv_err_setf(err, CV_EINVAL, "bind_addr: must not be empty (-bind)");
     }
     if (!c->data_dir[0]) {
         if (!c->dev) {

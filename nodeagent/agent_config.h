@@ -33,6 +33,8 @@
 #define AGENT_DEFAULT_SERVER     "127.0.0.1:4647"
 #define AGENT_DEFAULT_DATACENTER "dc1"
 #define AGENT_MAX_SERVERS        16
+#define AGENT_DEFAULT_HTTP_PORT  4656
+#define AGENT_DEFAULT_BIND_ADDR  "127.0.0.1"
 
 /* agent_config_parse_args' return value when -h printed the usage. */
 #define AGENT_CONFIG_HELP 1
@@ -59,6 +61,11 @@ struct agent_config
     bool dev;
     bool data_dir_is_temp; /* -dev made it; nobody removes it (tasks may still use it) */
     int simulate;          /* -simulate N: N simulated nodes (simulate.h); 0: one real node */
+    /* The agent's HTTP API (agent_http.c): bind_addr:http_port, advertised
+     * as the node's HTTPAddr. http_port 0 (only set from code: the
+     * simulated fleet, unit tests) runs no listener. */
+    char *bind_addr;
+    int http_port;
 };
 
 /* Sets the built-in defaults. Free with agent_config_free. */

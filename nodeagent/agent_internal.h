@@ -17,6 +17,7 @@
 
 struct event;
 struct rpc_pool;
+struct agent_http;
 
 /* Timeouts and intervals, ms. */
 #define AGENT_RPC_TIMEOUT_MS     5000
@@ -91,6 +92,9 @@ struct agent
     uint64_t upd_next_ns; /* monotonic: no call before this */
     struct event *upd_ev;
 
+    /* the HTTP API (agent_http.c); NULL when http_port is 0 */
+    struct agent_http *http;
+
     /* shutdown */
     void (*done)(void *arg);
     void *done_arg;
@@ -125,5 +129,15 @@ void agent_updates_drop(struct agent *a, const char *id);
 /* Whether nothing is queued or in flight. */
 bool agent_updates_idle(const struct agent *a);
 void agent_updates_free(struct agent *a);
+
+/* agent_http.c */
+/* Listens on cfg->bind_addr:cfg->http_port (nothing when the port is 0)
+ * and sets the node's HTTPAddr. A port it cannot bind is logged, not
+ * fatal: the agent then runs without its HTTP API and no HTTPAddr. */
+int agent_http_start(struct agent *a, struct cv_err *err);
+/* Closes the listener and every open log stream. */
+void agent_http_free(struct agent *a);
+/* The runner of a known allocation, or NULL (alloc_watch.c). */
+struct agent_alloc_runner *agent_watch_find(struct agent *a, const char *alloc_id);
 
 #endif

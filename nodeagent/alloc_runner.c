@@ -179,6 +179,19 @@ const struct cv_allocation *agent_alloc_runner_alloc(const struct agent_alloc_ru
     return ar->alloc;
 }
 
+bool agent_alloc_runner_task(const struct agent_alloc_runner *ar, const char *task, bool *done)
+{
+    for (size_t i = 0; i < ar->n_tasks; i++) {
+        if (strcmp(ar->tasks[i].name, task) == 0) {
+            if (done) {
+                *done = !ar->tasks[i].tr || agent_task_runner_done(ar->tasks[i].tr);
+            }
+            return true;
+        }
+    }
+    return false;
+}
+
 int agent_alloc_runner_pid(const struct agent_alloc_runner *ar, const char *task)
 {
     for (size_t i = 0; i < ar->n_tasks; i++) {

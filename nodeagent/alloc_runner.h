@@ -77,6 +77,9 @@ bool agent_alloc_runner_done(const struct agent_alloc_runner *ar);
 /* Nomad's ClientStatus and ClientDescription (static strings). */
 const char *agent_alloc_runner_client_status(const struct agent_alloc_runner *ar,
                                              const char **description);
+/* Whether the allocation runs a task named `task`; *done (may be NULL)
+ * tells whether it is dead. */
+bool agent_alloc_runner_task(const struct agent_alloc_runner *ar, const char *task, bool *done);
 /* The pid of task `task`, or 0. */
 int agent_alloc_runner_pid(const struct agent_alloc_runner *ar, const char *task);
 

@@ -53,6 +53,12 @@ static struct agent_alloc *find_alloc(struct agent *a, const char *id)
     return NULL;
 }
 
+struct agent_alloc_runner *agent_watch_find(struct agent *a, const char *alloc_id)
+{
+    struct agent_alloc *e = find_alloc(a, alloc_id);
+    return e ? e->ar : NULL;
+}
+
 static struct agent_alloc *add_alloc(struct agent *a, const char *id)
 {
     if (a->n_allocs == a->cap_allocs) {

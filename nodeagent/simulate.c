@@ -46,6 +46,7 @@ static void derive(struct agent_config *dst, const struct agent_config *src, siz
     }
     dst->mock = true;
     dst->raw_exec = false;
+    dst->http_port = 0; /* simulated nodes run nothing to read logs from */
     dst->reserved_cpu = src->reserved_cpu;
     dst->reserved_memory_mb = src->reserved_memory_mb;
     dst->reserved_disk_mb = src->reserved_disk_mb;

@@ -50,6 +50,7 @@ struct agent
     char data_dir[600];
     char log_path[600];
     char node_id[64];
+    int http_port; /* each agent its own: two on one host */
 };
 
 struct world
@@ -114,6 +115,8 @@ static pid_t agent_start(const struct agent *a)
 {
     char servers[64];
     snprintf(servers, sizeof servers, "127.0.0.1:%d", W.c.servers[0].rpc_port);
+    char http_port[16];
+    snprintf(http_port, sizeof http_port, "%d", a->http_port);
     pid_t pid = fork();
     if (pid == 0) {
         int fd = open(a->log_path, O_WRONLY | O_CREAT | O_APPEND, 0644);
@@ -123,7 +126,8 @@ static pid_t agent_start(const struct agent *a)
             close(fd);
         }
         execl(W.agent_bin, W.agent_bin, "-config", W.config_path, "-servers", servers, "-data-dir",
-              a->data_dir, "-name", a->name, "-dc", "dc1", "-log-level", "debug", (char *)NULL);
+              a->data_dir, "-name", a->name, "-dc", "dc1", "-log-level", "debug", "-http-port",
+              http_port, (char *)NULL);
         _exit(127);
     }
     return pid;
@@ -518,6 +522,10 @@ static int setup(void **state)
         snprintf(a->name, sizeof a->name, "loss-agent-%zu", i);
         snprintf(a->data_dir, sizeof a->data_dir, "%s/agent%zu", W.c.dir, i);
         snprintf(a->log_path, sizeof a->log_path, "%s/agent%zu.log", W.c.dir, i);
+        a->http_port = e2e_free_port(SOCK_STREAM);
+        if (a->http_port <= 0) {
+            return -1;
+        }
         a->pid = agent_start(a);
         if (a->pid <= 0) {
             return -1;

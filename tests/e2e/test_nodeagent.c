@@ -12,6 +12,10 @@
  *   reattach:  kill -9 of the agent while a `sleep` runs; the agent restarted
  *              on the same data dir reattaches: the same pid runs, exactly
  *              one such process exists, the allocation is still running;
+ *   logs:      a raw_exec task's stdout and stderr are read back from the
+ *              agent's HTTP API (GET /v1/client/fs/logs/..., whole and
+ *              tail, 404/400 errors) and with `caravan alloc logs`
+ *              ($CARAVAN_CLI), followed too;
  *   sigterm:   SIGTERM stops the agent with status 0 and leaves the task
  *              running (the test then kills it by pid).
  *
@@ -58,6 +62,8 @@ struct world
     size_t n_tasks;
     long sleep_secs; /* unique per run, to count our own `sleep` processes */
     int dead_port;   /* a server address where nothing listens */
+    int http_port;   /* the agent's HTTP API */
+    char cli_bin[512];
 };
 
 static struct world W;
@@ -96,7 +102,8 @@ static void fail_with_logs(const char *what)
 static pid_t agent_start(void)
 {
     /* A dead address first: registration has to fail over. */
-    char servers[64];
+    char servers[64], http_port[16];
+    snprintf(http_port, sizeof http_port, "%d", W.http_port);
     snprintf(servers, sizeof servers, "127.0.0.1:%d,127.0.0.1:%d", W.dead_port,
              W.c.servers[0].rpc_port);
     pid_t pid = fork();
@@ -108,7 +115,8 @@ static pid_t agent_start(void)
             close(fd);
         }
         execl(W.agent_bin, W.agent_bin, "-config", W.config_path, "-servers", servers, "-data-dir",
-              W.data_dir, "-dc", "dc1", "-log-level", "debug", (char *)NULL);
+              W.data_dir, "-dc", "dc1", "-log-level", "debug", "-http-port", http_port,
+              (char *)NULL);
         _exit(127);
     }
     return pid;
@@ -416,6 +424,114 @@ static void test_batch_job(void **state)
     assert_string_equal(text, "hello\n");
 }
 
+/* Runs `caravan -address <server> alloc logs args...`; its stdout into out
+ * (size bytes); returns its exit status or -1. */
+static int run_cli(char *out, size_t size, const char *a1, const char *a2, const char *a3)
+{
+    if (!W.cli_bin[0]) {
+        return -1;
+    }
+    int p[2];
+    if (pipe(p) != 0) {
+        return -1;
+    }
+    char addr[64];
+    snprintf(addr, sizeof addr, "http://127.0.0.1:%d", W.c.servers[0].http_port);
+    pid_t pid = fork();
+    if (pid == 0) {
+        dup2(p[1], 1);
+        close(p[0]);
+        close(p[1]);
+        execl(W.cli_bin, W.cli_bin, "alloc", "logs", "-address", addr, a1, a2, a3, (char *)NULL);
+        _exit(127);
+    }
+    close(p[1]);
+    size_t len = 0;
+    ssize_t n;
+    while (len + 1 < size && (n = read(p[0], out + len, size - 1 - len)) > 0) {
+        len += (size_t)n;
+    }
+    out[len] = '\0';
+    close(p[0]);
+    int status = 0;
+    if (waitpid(pid, &status, 0) != pid) {
+        return -1;
+    }
+    return WIFEXITED(status) ? WEXITSTATUS(status) : -1;
+}
+
+/* GET path from the agent's HTTP API: the status, the body into out. */
+static int agent_get(const char *path, char *out, size_t size)
+{
+    struct e2e_response r;
+    if (e2e_http(W.http_port, "GET", path, NULL, 5000, &r) != 0) {
+        return -1;
+    }
+    snprintf(out, size, "%s", r.body);
+    int status = r.status;
+    e2e_response_free(&r);
+    return status;
+}
+
+static void test_alloc_logs(void **state)
+{
+    (void)state;
+    submit_job("logs1", "batch", "/bin/sh", "[\"-c\", \"echo line1; echo line2; echo oops >&2\"]");
+    struct alloc_view a;
+    wait_alloc_status("logs1", "complete", &a, NULL, 0);
+    char path[256], body[4096];
+    snprintf(path, sizeof path, "/v1/client/fs/logs/%s?task=t&type=stdout", a.id);
+    assert_int_equal(agent_get(path, body, sizeof body), 200);
+    assert_string_equal(body, "line1\nline2\n");
+    snprintf(path, sizeof path, "/v1/client/fs/logs/%s?task=t&type=stderr", a.id);
+    assert_int_equal(agent_get(path, body, sizeof body), 200);
+    assert_string_equal(body, "oops\n");
+    snprintf(path, sizeof path, "/v1/client/fs/logs/%s?task=t&type=stdout&origin=end&offset=6",
+             a.id);
+    assert_int_equal(agent_get(path, body, sizeof body), 200);
+    assert_string_equal(body, "line2\n");
+    /* follow on a dead task: everything, then the end */
+    snprintf(path, sizeof path, "/v1/client/fs/logs/%s?task=t&type=stdout&follow=true", a.id);
+    assert_int_equal(agent_get(path, body, sizeof body), 200);
+    assert_non_null(strstr(body, "line1\nline2\n"));
+    /* errors */
+    assert_int_equal(agent_get("/v1/client/fs/logs/00000000-0000-0000-0000-000000000000"
+                               "?task=t&type=stdout",
+                               body, sizeof body),
+                     404);
+    assert_string_equal(body, "unknown allocation\n");
+    assert_int_equal(agent_get("/v1/client/fs/logs/..%2F..?task=t&type=stdout", body, sizeof body),
+                     404);
+    snprintf(path, sizeof path, "/v1/client/fs/logs/%s?task=..&type=stdout", a.id);
+    assert_int_equal(agent_get(path, body, sizeof body), 404);
+    snprintf(path, sizeof path, "/v1/client/fs/logs/%s?task=t&type=stdin", a.id);
+    assert_int_equal(agent_get(path, body, sizeof body), 400);
+
+    /* the CLI: by prefix, the only task by default, stderr, tail, follow */
+    if (!W.cli_bin[0]) {
+        skip();
+    }
+    char prefix[16];
+    snprintf(prefix, sizeof prefix, "%.8s", a.id);
+    assert_int_equal(run_cli(body, sizeof body, prefix, NULL, NULL), 0);
+    assert_string_equal(body, "line1\nline2\n");
+    assert_int_equal(run_cli(body, sizeof body, "-stderr", a.id, "t"), 0);
+    assert_string_equal(body, "oops\n");
+    assert_int_equal(run_cli(body, sizeof body, "-tail", "-c=6", a.id), 0);
+    assert_string_equal(body, "line2\n");
+    assert_int_equal(run_cli(body, sizeof body, "-f", a.id, NULL), 0);
+    assert_string_equal(body, "line1\nline2\n");
+    assert_int_equal(run_cli(body, sizeof body, a.id, "nosuchtask", NULL), 1);
+    assert_int_equal(run_cli(body, sizeof body, "zz", NULL, NULL), 1);
+
+    /* -f on a running task: the lines as they come, the end once it died */
+    submit_job("logs2", "batch", "/bin/sh",
+               "[\"-c\", \"for i in 1 2 3 4 5; do echo n$i; sleep 0.2; done\"]");
+    wait_alloc_status("logs2", "running", &a, NULL, 0);
+    assert_int_equal(run_cli(body, sizeof body, "-f", a.id, NULL), 0);
+    assert_string_equal(body, "n1\nn2\nn3\nn4\nn5\n");
+}
+
 static void test_stop_service_job(void **state)
 {
     (void)state;
@@ -558,6 +674,9 @@ static int setup(void **state)
     snprintf(W.agent_bin, sizeof W.agent_bin, "%s", bin);
     W.sleep_secs = 300000 + (long)(getpid() % 100000);
     W.dead_port = e2e_free_port(SOCK_STREAM);
+    W.http_port = e2e_free_port(SOCK_STREAM);
+    const char *cli = getenv("CARAVAN_CLI");
+    snprintf(W.cli_bin, sizeof W.cli_bin, "%s", cli ? cli : "");
     if (e2e_cluster_init(&W.c, 1) != 0 || e2e_server_start(&W.c, 0) != 0) {
         return -1;
     }
@@ -609,6 +728,7 @@ int main(void)
     signal(SIGPIPE, SIG_IGN);
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_batch_job),
+        cmocka_unit_test(test_alloc_logs),
         cmocka_unit_test(test_stop_service_job),
         cmocka_unit_test(test_reattach_after_kill9),
         cmocka_unit_test(test_sigterm_leaves_tasks),

@@ -100,6 +100,8 @@ static void test_defaults_outside_dev(void **state)
     assert_false(c.raw_exec); /* as Nomad: raw_exec is opt-in */
     assert_false(c.mock);
     assert_true(c.data_dir[0] == '/'); /* made absolute */
+    assert_int_equal(c.http_port, AGENT_DEFAULT_HTTP_PORT);
+    assert_string_equal(c.bind_addr, "127.0.0.1");
     assert_non_null(strstr(c.data_dir, "/rel/dir"));
     agent_config_free(&c);
 }
@@ -128,6 +130,9 @@ static void test_json_errors(void **state)
         {"{\"reserved\": {\"memory\": 1.5}}", "reserved.memory: expected an integer"},
         {"{\"reserved\": {\"gpu\": 1}}", "reserved.gpu: unknown field"},
         {"{\"log_level\": \"loud\"}", "log_level: must be debug, info, warn or error"},
+        {"{\"http_port\": 0}", "http_port: must be 1 to 65535"},
+        {"{\"http_port\": \"80\"}", "http_port: expected number"},
+        {"{\"bind_addr\": 1}", "bind_addr: expected string"},
         {"[1]", "expected object"},
         {"{\"name\": ", "test.json"},
     };
@@ -167,6 +172,8 @@ static void test_flag_errors(void **state)
         {{"nodeagent", "-data-dir", "/x"}, 3, "servers: at least one"},
         {{"nodeagent", "-config", "/nonexistent/agent.json"}, 3, "-config /nonexistent"},
         {{"nodeagent", "stray"}, 2, "unexpected argument"},
+        {{"nodeagent", "-dev", "-http-port", "70000"}, 4, "-http-port: must be 1 to 65535"},
+        {{"nodeagent", "-dev", "-bind", ""}, 4, "-bind: must not be empty"},
     };
     for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
         struct agent_config c;

@@ -372,6 +372,7 @@ static int setup(void **state)
     f->cfg.servers[f->cfg.n_servers++] = cv_strdup(f->b.addr);
     cv_set_string(&f->cfg.data_dir, f->dir);
     f->cfg.mock = true;
+    f->cfg.http_port = 0; /* no HTTP listener in unit tests */
     assert_int_equal(agent_config_finish(&f->cfg, NULL), 0);
     *state = f;
     return 0;
