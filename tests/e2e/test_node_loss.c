@@ -35,6 +35,7 @@
 
 #include <cmocka.h>
 
+#include "agent_procs.h"
 #include "cluster.h"
 #include "common/json.h"
 
@@ -95,18 +96,6 @@ static void fail_with_logs(const char *what)
     }
     e2e_server_dump_log(&W.c, 0);
     fail_msg("%s", what);
-}
-
-static bool read_file(const char *path, char *buf, size_t size)
-{
-    FILE *f = fopen(path, "r");
-    if (!f) {
-        return false;
-    }
-    size_t n = fread(buf, 1, size - 1, f);
-    buf[n] = '\0';
-    fclose(f);
-    return true;
 }
 
 /* ---- the agent processes -------------------------------------------------------- */
@@ -173,12 +162,6 @@ static struct cv_json_doc *get_json(const char *path)
     return doc;
 }
 
-static const char *jstr(const struct cv_json *obj, const char *key)
-{
-    const struct cv_json *v = obj ? cv_json_object_get(obj, key) : NULL;
-    return v && v->type == CV_JSON_STRING ? v->u.string.ptr : "";
-}
-
 /* The node's Status as the server lists it into out ("" when absent). */
 static void node_status(const char *node_id, char *out, size_t size)
 {
@@ -187,8 +170,8 @@ static void node_status(const char *node_id, char *out, size_t size)
     out[0] = '\0';
     for (size_t i = 0; list && list->type == CV_JSON_ARRAY && i < list->u.array.len; i++) {
         const struct cv_json *n = list->u.array.items[i];
-        if (strcmp(jstr(n, "ID"), node_id) == 0) {
-            snprintf(out, size, "%s", jstr(n, "Status"));
+        if (strcmp(e2e_jstr(n, "ID"), node_id) == 0) {
+            snprintf(out, size, "%s", e2e_jstr(n, "Status"));
         }
     }
     cv_json_doc_free(doc);
@@ -203,7 +186,7 @@ static void wait_nodes_ready(void)
             struct agent *a = &W.agents[i];
             char text[256], path[700], status[32];
             snprintf(path, sizeof path, "%s/node-id", a->data_dir);
-            if (!a->node_id[0] && read_file(path, text, sizeof text)) {
+            if (!a->node_id[0] && e2e_read_file(path, text, sizeof text)) {
                 const char *p = strstr(text, "\"ID\": \"");
                 if (p) {
                     snprintf(a->node_id, sizeof a->node_id, "%.36s", p + 7);
@@ -264,10 +247,11 @@ static int job_allocs(const char *job, struct alloc_view *out, int max)
         for (size_t i = 0; i < list->u.array.len && n < max; i++, n++) {
             const struct cv_json *a = list->u.array.items[i];
             struct alloc_view *v = &out[n];
-            snprintf(v->id, sizeof v->id, "%s", jstr(a, "ID"));
-            snprintf(v->node_id, sizeof v->node_id, "%s", jstr(a, "NodeID"));
-            snprintf(v->client_status, sizeof v->client_status, "%s", jstr(a, "ClientStatus"));
-            snprintf(v->desired_status, sizeof v->desired_status, "%s", jstr(a, "DesiredStatus"));
+            snprintf(v->id, sizeof v->id, "%s", e2e_jstr(a, "ID"));
+            snprintf(v->node_id, sizeof v->node_id, "%s", e2e_jstr(a, "NodeID"));
+            snprintf(v->client_status, sizeof v->client_status, "%s", e2e_jstr(a, "ClientStatus"));
+            snprintf(v->desired_status, sizeof v->desired_status, "%s",
+                     e2e_jstr(a, "DesiredStatus"));
         }
     }
     cv_json_doc_free(doc);
@@ -277,24 +261,7 @@ static int job_allocs(const char *job, struct alloc_view *out, int max)
 /* The pid the task runner of `a` persisted for task t of the allocation. */
 static pid_t task_pid(const struct agent *a, const char *alloc_id)
 {
-    char path[800];
-    snprintf(path, sizeof path, "%s/allocs/%s/t.json", a->data_dir, alloc_id);
-    char *text = calloc(1, 1 << 20);
-    pid_t pid = 0;
-    if (text && read_file(path, text, 1 << 20)) {
-        struct cv_json_doc *doc = NULL;
-        if (cv_json_parse(text, strlen(text), NULL, &doc, NULL) == 0) {
-            const struct cv_json *h = cv_json_object_get(cv_json_doc_root(doc), "Handle");
-            const struct cv_json *p = h ? cv_json_object_get(h, "Pid") : NULL;
-            int64_t v = 0;
-            if (p && p->type == CV_JSON_NUMBER && cv_json_int64(p, &v) == 0) {
-                pid = (pid_t)v;
-            }
-            cv_json_doc_free(doc);
-        }
-    }
-    free(text);
-    return pid;
+    return e2e_task_pid(a->data_dir, alloc_id, "t");
 }
 
 static void remember_task(pid_t pid)
@@ -308,46 +275,7 @@ static void remember_task(pid_t pid)
  * pids go to pids[0..max) when given. */
 static int find_sleeps(pid_t *pids, int max)
 {
-    char want[64];
-    int wl = snprintf(want, sizeof want, "sleep%c%ld", '\0', W.sleep_secs) + 1;
-    DIR *d = opendir("/proc");
-    int n = 0;
-    struct dirent *de;
-    for (int i = 0; d && i < 1000000 && (de = readdir(d)) != NULL; i++) {
-        if (de->d_name[0] < '1' || de->d_name[0] > '9') {
-            continue;
-        }
-        char path[300], buf[256];
-        snprintf(path, sizeof path, "/proc/%s/cmdline", de->d_name);
-        int fd = open(path, O_RDONLY);
-        if (fd < 0) {
-            continue;
-        }
-        ssize_t len = read(fd, buf, sizeof buf - 1);
-        close(fd);
-        if (len <= 0) {
-            continue;
-        }
-        buf[len] = '\0';
-        const char *base = strrchr(buf, '/');
-        base = base ? base + 1 : buf;
-        size_t off = (size_t)(base - buf);
-        if ((ssize_t)(off + (size_t)wl) == len && memcmp(base, want, (size_t)wl) == 0) {
-            if (pids && n < max) {
-                pids[n] = (pid_t)atol(de->d_name);
-            }
-            n++;
-        }
-    }
-    if (d) {
-        closedir(d);
-    }
-    return n;
-}
-
-static bool alive(pid_t pid)
-{
-    return kill(pid, 0) == 0;
+    return e2e_find_sleeps(W.sleep_secs, pids, max);
 }
 
 static int agent_of_node(const char *node_id)
@@ -396,11 +324,11 @@ static void test_node_loss_replaces_alloc(void **state)
     }
     assert_true(old_pid > 0);
     remember_task(old_pid);
-    assert_true(alive(old_pid));
+    assert_true(e2e_alive(old_pid));
 
     /* kill -9 of that node's agent; its task is left running, orphaned. */
     assert_int_equal(agent_stop(la, SIGKILL), 128 + SIGKILL);
-    assert_true(alive(old_pid));
+    assert_true(e2e_alive(old_pid));
 
     /* The node goes down, its allocation is lost, a new one runs elsewhere. */
     char status[32] = "", seen_node[128] = "";
@@ -463,7 +391,7 @@ static void test_node_loss_replaces_alloc(void **state)
     assert_true(new_pid > 0);
     remember_task(new_pid);
     assert_true(new_pid != old_pid);
-    assert_true(alive(new_pid));
+    assert_true(e2e_alive(new_pid));
 
     /* Stopping the job stops the replacement's task. */
     struct e2e_response r;
@@ -473,10 +401,10 @@ static void test_node_loss_replaces_alloc(void **state)
     assert_int_equal(r.status, 200);
     e2e_response_free(&r);
     deadline = e2e_now_ms() + WAIT_MS;
-    while (alive(new_pid) && e2e_now_ms() < deadline) {
+    while (e2e_alive(new_pid) && e2e_now_ms() < deadline) {
         sleep_ms(20);
     }
-    if (alive(new_pid)) {
+    if (e2e_alive(new_pid)) {
         fail_with_logs("the replacement's task outlived the job's stop");
     }
     assert_int_equal(kill(new_pid, 0), -1);

@@ -43,6 +43,7 @@
 
 #include <cmocka.h>
 
+#include "agent_procs.h"
 #include "cluster.h"
 #include "common/json.h"
 
@@ -146,18 +147,6 @@ static int agent_stop(int sig)
     return -1;
 }
 
-static bool read_file(const char *path, char *buf, size_t size)
-{
-    FILE *f = fopen(path, "r");
-    if (!f) {
-        return false;
-    }
-    size_t n = fread(buf, 1, size - 1, f);
-    buf[n] = '\0';
-    fclose(f);
-    return true;
-}
-
 /* How many times the agent's log says `text` (its last 1 MiB). */
 static int log_count(const char *text)
 {
@@ -210,12 +199,6 @@ static struct cv_json_doc *get_json(const char *path)
     return doc;
 }
 
-static const char *jstr(const struct cv_json *obj, const char *key)
-{
-    const struct cv_json *v = obj ? cv_json_object_get(obj, key) : NULL;
-    return v && v->type == CV_JSON_STRING ? v->u.string.ptr : "";
-}
-
 static bool node_ready(void)
 {
     struct cv_json_doc *doc = get_json("/v1/nodes");
@@ -223,7 +206,8 @@ static bool node_ready(void)
     const struct cv_json *list = doc ? cv_json_doc_root(doc) : NULL;
     for (size_t i = 0; list && list->type == CV_JSON_ARRAY && i < list->u.array.len; i++) {
         const struct cv_json *n = list->u.array.items[i];
-        if (strcmp(jstr(n, "ID"), W.node_id) == 0 && strcmp(jstr(n, "Status"), "ready") == 0) {
+        if (strcmp(e2e_jstr(n, "ID"), W.node_id) == 0 &&
+            strcmp(e2e_jstr(n, "Status"), "ready") == 0) {
             ready = true;
         }
     }
@@ -238,7 +222,7 @@ static void wait_node_ready(void)
         char text[256];
         char path[700];
         snprintf(path, sizeof path, "%s/node-id", W.data_dir);
-        if (!W.node_id[0] && read_file(path, text, sizeof text)) {
+        if (!W.node_id[0] && e2e_read_file(path, text, sizeof text)) {
             const char *p = strstr(text, "\"ID\": \"");
             if (p) {
                 snprintf(W.node_id, sizeof W.node_id, "%.36s", p + 7);
@@ -289,9 +273,10 @@ static bool job_alloc(const char *job, struct alloc_view *out)
     bool found = false;
     if (list && list->type == CV_JSON_ARRAY && list->u.array.len > 0) {
         const struct cv_json *a = list->u.array.items[0];
-        snprintf(out->id, sizeof out->id, "%s", jstr(a, "ID"));
-        snprintf(out->client_status, sizeof out->client_status, "%s", jstr(a, "ClientStatus"));
-        snprintf(out->desired_status, sizeof out->desired_status, "%s", jstr(a, "DesiredStatus"));
+        snprintf(out->id, sizeof out->id, "%s", e2e_jstr(a, "ID"));
+        snprintf(out->client_status, sizeof out->client_status, "%s", e2e_jstr(a, "ClientStatus"));
+        snprintf(out->desired_status, sizeof out->desired_status, "%s",
+                 e2e_jstr(a, "DesiredStatus"));
         found = true;
     }
     cv_json_doc_free(doc);
@@ -328,24 +313,7 @@ static void wait_alloc_status(const char *job, const char *status, struct alloc_
 /* The pid the task runner persisted for task t of the allocation. */
 static pid_t task_pid(const char *alloc_id)
 {
-    char path[800];
-    snprintf(path, sizeof path, "%s/allocs/%s/t.json", W.data_dir, alloc_id);
-    char *text = calloc(1, 1 << 20);
-    pid_t pid = 0;
-    if (read_file(path, text, 1 << 20)) {
-        struct cv_json_doc *doc = NULL;
-        if (cv_json_parse(text, strlen(text), NULL, &doc, NULL) == 0) {
-            const struct cv_json *h = cv_json_object_get(cv_json_doc_root(doc), "Handle");
-            const struct cv_json *p = h ? cv_json_object_get(h, "Pid") : NULL;
-            int64_t v = 0;
-            if (p && p->type == CV_JSON_NUMBER && cv_json_int64(p, &v) == 0) {
-                pid = (pid_t)v;
-            }
-            cv_json_doc_free(doc);
-        }
-    }
-    free(text);
-    return pid;
+    return e2e_task_pid(W.data_dir, alloc_id, "t");
 }
 
 static void remember_task(pid_t pid)
@@ -359,50 +327,12 @@ static void remember_task(pid_t pid)
  * pids go to pids[0..max) when given. */
 static int find_sleeps(pid_t *pids, int max)
 {
-    char want[64];
-    int wl = snprintf(want, sizeof want, "sleep%c%ld", '\0', W.sleep_secs) + 1;
-    DIR *d = opendir("/proc");
-    int n = 0;
-    struct dirent *de;
-    for (int i = 0; d && i < 1000000 && (de = readdir(d)) != NULL; i++) {
-        if (de->d_name[0] < '1' || de->d_name[0] > '9') {
-            continue;
-        }
-        char path[300], buf[256];
-        snprintf(path, sizeof path, "/proc/%s/cmdline", de->d_name);
-        int fd = open(path, O_RDONLY);
-        if (fd < 0) {
-            continue;
-        }
-        ssize_t len = read(fd, buf, sizeof buf);
-        close(fd);
-        if (len <= 0) {
-            continue;
-        }
-        const char *base = strrchr(buf, '/');
-        base = base && base < buf + strlen(buf) ? base + 1 : buf;
-        size_t off = (size_t)(base - buf);
-        if ((ssize_t)(off + (size_t)wl) == len && memcmp(base, want, (size_t)wl) == 0) {
-            if (pids && n < max) {
-                pids[n] = (pid_t)atol(de->d_name);
-            }
-            n++;
-        }
-    }
-    if (d) {
-        closedir(d);
-    }
-    return n;
+    return e2e_find_sleeps(W.sleep_secs, pids, max);
 }
 
 static int count_sleeps(void)
 {
     return find_sleeps(NULL, 0);
-}
-
-static bool alive(pid_t pid)
-{
-    return kill(pid, 0) == 0;
 }
 
 /* ---- the tests ------------------------------------------------------------------- */
@@ -418,7 +348,7 @@ static void test_batch_job(void **state)
     fprintf(stderr, "batch1: statuses seen %s\n", seen);
     char path[800], text[64];
     snprintf(path, sizeof path, "%s/alloc/%s/t/local/out", W.data_dir, a.id);
-    if (!read_file(path, text, sizeof text)) {
+    if (!e2e_read_file(path, text, sizeof text)) {
         fail_with_logs("the batch task's file is missing");
     }
     assert_string_equal(text, "hello\n");
@@ -543,7 +473,7 @@ static void test_stop_service_job(void **state)
     pid_t pid = task_pid(a.id);
     assert_true(pid > 0);
     remember_task(pid);
-    assert_true(alive(pid));
+    assert_true(e2e_alive(pid));
     struct e2e_response r;
     assert_int_equal(e2e_http(W.c.servers[0].http_port, "DELETE", "/v1/job/svc1", NULL, 5000, &r),
                      0);
@@ -551,7 +481,7 @@ static void test_stop_service_job(void **state)
     e2e_response_free(&r);
     wait_alloc_status("svc1", "complete", &a, NULL, 0);
     long long deadline = e2e_now_ms() + WAIT_MS;
-    while (alive(pid) && e2e_now_ms() < deadline) {
+    while (e2e_alive(pid) && e2e_now_ms() < deadline) {
         sleep_ms(20);
     }
     assert_int_equal(kill(pid, 0), -1);
@@ -573,7 +503,7 @@ static void test_reattach_after_kill9(void **state)
     assert_int_equal(count_sleeps(), 1);
 
     assert_int_equal(agent_stop(SIGKILL), 128 + SIGKILL);
-    assert_true(alive(pid)); /* the task outlives its agent */
+    assert_true(e2e_alive(pid)); /* the task outlives its agent */
     agent_restart_registered();
     if (log_count("reattached to task") < 1) {
         fail_with_logs("the restarted agent did not reattach");
@@ -581,7 +511,7 @@ static void test_reattach_after_kill9(void **state)
     wait_node_ready();
     /* Give a task started twice the time to show up: a few watch rounds. */
     sleep_ms(1500);
-    assert_true(alive(pid));
+    assert_true(e2e_alive(pid));
     assert_int_equal(task_pid(a.id), pid);
     assert_int_equal(count_sleeps(), 1);
     struct alloc_view b;
@@ -596,10 +526,10 @@ static void test_sigterm_leaves_tasks(void **state)
     struct alloc_view a;
     assert_true(job_alloc("svc2", &a));
     pid_t pid = task_pid(a.id);
-    assert_true(pid > 0 && alive(pid));
+    assert_true(pid > 0 && e2e_alive(pid));
     assert_int_equal(agent_stop(SIGTERM), 0);
     sleep_ms(200);
-    assert_true(alive(pid));
+    assert_true(e2e_alive(pid));
     assert_int_equal(count_sleeps(), 1);
 }
 
@@ -615,7 +545,7 @@ static bool server_has_event(const char *alloc_id, const char *type)
     const struct cv_json *evs = t ? cv_json_object_get(t, "Events") : NULL;
     bool found = false;
     for (size_t i = 0; evs && evs->type == CV_JSON_ARRAY && i < evs->u.array.len; i++) {
-        found = found || strcmp(jstr(evs->u.array.items[i], "Type"), type) == 0;
+        found = found || strcmp(e2e_jstr(evs->u.array.items[i], "Type"), type) == 0;
     }
     cv_json_doc_free(doc);
     return found;
@@ -630,7 +560,7 @@ static void test_server_restart_keeps_updates(void **state)
     struct alloc_view a;
     assert_true(job_alloc("svc2", &a));
     pid_t pid = task_pid(a.id);
-    assert_true(pid > 0 && alive(pid));
+    assert_true(pid > 0 && e2e_alive(pid));
     assert_false(server_has_event(a.id, "Terminated"));
 
     assert_true(e2e_server_stop(&W.c, 0, SIGKILL) >= -1);
@@ -641,7 +571,7 @@ static void test_server_restart_keeps_updates(void **state)
     long long deadline = e2e_now_ms() + WAIT_MS;
     bool noticed = false;
     while (!noticed && e2e_now_ms() < deadline) {
-        noticed = read_file(path, text, 1 << 20) && strstr(text, "\"Terminated\"") != NULL;
+        noticed = e2e_read_file(path, text, 1 << 20) && strstr(text, "\"Terminated\"") != NULL;
         sleep_ms(20);
     }
     free(text);
